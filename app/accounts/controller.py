@@ -1,0 +1,236 @@
+"""Account pages (manual §3.1): Registreren, activeren, Aanmelden, Afmelden, wachtwoord vergeten."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+
+from app.accounts import service
+from app.accounts.forms import EmailForm, NewPasswordForm, RegistrationForm, SignInForm
+from app.config import Settings
+from app.web.i18n import _, current_language, ngettext
+from app.web.render import page, redirect, safe_next
+from app.web.sessions import (
+    cookie_name,
+    current_account,
+    end_session,
+    requires_account,
+    start_session,
+)
+
+NO_STORE = {"Cache-Control": "no-store"}
+PARTNER_HOME = "/partnerzone"
+
+
+def _settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def link_problem_message(problem: service.LinkProblem) -> str:
+    if problem.reason == "expired":
+        return _("This link has expired.")
+    if problem.reason == "used":
+        return _("This link has already been used.")
+    return _("This link is not valid.")
+
+
+class AccountController(Controller):
+    @get("/registreren", name="register")
+    async def register_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        if current_account(request):
+            return redirect(request, PARTNER_HOME)
+        return page(request, "accounts/register.html", {"form": RegistrationForm()})
+
+    @post("/registreren")
+    async def register(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        form = RegistrationForm(await request.form())
+        if not form.validate():
+            return page(request, "accounts/register.html", {"form": form}, status_code=422)
+        await service.register(form.email_address, form.password, current_language())
+        return redirect(request, "/registreren/controleer-je-mailbox")
+
+    @get("/registreren/controleer-je-mailbox")
+    async def check_mailbox(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "accounts/check_mailbox.html", {"reason": "activation"})
+
+    @get("/activeren/{token:str}", name="activate")
+    async def activation_page(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+        try:
+            email = await service.check_link(token, service.ACTIVATION)
+        except service.LinkProblem as problem:
+            return self._link_problem(request, problem)
+        return page(
+            request, "accounts/activate.html", {"email": email, "token": token}, headers=NO_STORE
+        )
+
+    @post("/activeren/{token:str}")
+    async def activate(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+        try:
+            await service.activate(token)
+        except service.LinkProblem as problem:
+            return self._link_problem(request, problem)
+        return redirect(request, "/aanmelden?melding=geactiveerd")
+
+    def _link_problem(
+        self, request: Request[Any, Any, Any], problem: service.LinkProblem
+    ) -> Response[Any]:
+        return page(
+            request,
+            "accounts/link_problem.html",
+            {
+                "message": link_problem_message(problem),
+                "purpose": "activation",
+                "form": EmailForm(),
+            },
+            status_code=410 if problem.reason != "unknown" else 404,
+            headers=NO_STORE,
+        )
+
+    @post("/activeren-opnieuw")
+    async def resend_activation(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        form = EmailForm(await request.form())
+        if not form.validate():
+            return page(
+                request,
+                "accounts/link_problem.html",
+                {"message": "", "purpose": "activation", "form": form},
+                status_code=422,
+            )
+        await service.resend_activation(form.email_address)
+        return redirect(request, "/registreren/controleer-je-mailbox")
+
+    @get("/aanmelden", name="sign_in")
+    async def sign_in_page(
+        self, request: Request[Any, Any, Any], melding: str = "", next: str = ""
+    ) -> Response[Any]:
+        if current_account(request):
+            return redirect(request, safe_next(next, PARTNER_HOME))
+        form = SignInForm({"next": next})
+        return page(request, "accounts/sign_in.html", {"form": form, "notice": melding})
+
+    @post("/aanmelden")
+    async def sign_in(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        form = SignInForm(await request.form())
+        context: dict[str, Any] = {"form": form, "notice": ""}
+        if not form.validate():
+            return page(request, "accounts/sign_in.html", context, status_code=422)
+        client = request.client.host if request.client else "unknown"
+        try:
+            account = await service.sign_in(form.email_address, form.password, client)
+        except service.Blocked as blocked:
+            minutes = max(1, -(-blocked.seconds // 60))
+            form.add_error(
+                "email",
+                ngettext(
+                    "Too many failed attempts. Try again in %(num)d minute.",
+                    "Too many failed attempts. Try again in %(num)d minutes.",
+                    minutes,
+                ),
+            )
+            return page(
+                request,
+                "accounts/sign_in.html",
+                context,
+                status_code=429,
+                headers={"Retry-After": str(blocked.seconds)},
+            )
+        except service.InvalidCredentials:
+            form.add_error("password", _("The e-mail address or password is not correct."))
+            return page(request, "accounts/sign_in.html", context, status_code=422)
+        except service.NotActivated:
+            context["not_activated"] = True
+            form.add_error(
+                "email",
+                _(
+                    "Your account is not activated yet. Click the link in the"
+                    " activation mail, or ask for a new one below."
+                ),
+            )
+            return page(request, "accounts/sign_in.html", context, status_code=422)
+        response = redirect(request, safe_next(form.values["next"], PARTNER_HOME))
+        settings = _settings(state)
+        await start_session(
+            settings,
+            response,
+            account.account_id,
+            previous=request.cookies.get(cookie_name(settings)),
+        )
+        # A new CSRF token for the signed-in session; the next page view issues it.
+        response.delete_cookie("csrftoken", path="/")
+        if account.language != current_language():
+            await service.set_language(account.account_id, current_language())
+        return response
+
+    @post("/afmelden")
+    async def sign_out(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        response = redirect(request, "/aanmelden?melding=afgemeld")
+        await end_session(_settings(state), request, response)
+        return response
+
+    @get("/wachtwoord-vergeten", name="forgot_password")
+    async def forgot_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "accounts/forgot_password.html", {"form": EmailForm()})
+
+    @post("/wachtwoord-vergeten")
+    async def forgot(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        form = EmailForm(await request.form())
+        if not form.validate():
+            return page(request, "accounts/forgot_password.html", {"form": form}, status_code=422)
+        await service.request_password_reset(form.email_address)
+        return redirect(request, "/wachtwoord-vergeten/verstuurd")
+
+    @get("/wachtwoord-vergeten/verstuurd")
+    async def reset_sent(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "accounts/check_mailbox.html", {"reason": "reset"})
+
+    @get("/wachtwoord-herstellen/{token:str}", name="reset_password")
+    async def reset_page(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+        try:
+            email = await service.check_link(token, service.PASSWORD_RESET)
+        except service.LinkProblem as problem:
+            return self._reset_problem(request, problem)
+        return page(
+            request,
+            "accounts/reset_password.html",
+            {"form": NewPasswordForm(email=email), "token": token, "email": email},
+            headers=NO_STORE,
+        )
+
+    @post("/wachtwoord-herstellen/{token:str}")
+    async def reset(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+        try:
+            email = await service.check_link(token, service.PASSWORD_RESET)
+        except service.LinkProblem as problem:
+            return self._reset_problem(request, problem)
+        form = NewPasswordForm(await request.form(), email=email)
+        if not form.validate():
+            return page(
+                request,
+                "accounts/reset_password.html",
+                {"form": form, "token": token, "email": email},
+                status_code=422,
+                headers=NO_STORE,
+            )
+        try:
+            await service.reset_password(token, form.password)
+        except service.LinkProblem as problem:
+            return self._reset_problem(request, problem)
+        return redirect(request, "/aanmelden?melding=wachtwoord-gewijzigd")
+
+    def _reset_problem(
+        self, request: Request[Any, Any, Any], problem: service.LinkProblem
+    ) -> Response[Any]:
+        return page(
+            request,
+            "accounts/link_problem.html",
+            {"message": link_problem_message(problem), "purpose": "reset", "form": EmailForm()},
+            status_code=410 if problem.reason != "unknown" else 404,
+            headers=NO_STORE,
+        )
+
+    @get(PARTNER_HOME, guards=[requires_account], name="partner_home")
+    async def partner_home(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "accounts/home.html", {"account": current_account(request)})

@@ -1,0 +1,252 @@
+"""Partner accounts: registering, activating, signing in, resetting a password.
+
+Nothing here tells a visitor whether an address has an account: registering an address that
+exists, or asking a reset for one that does not, answers exactly like the normal case, and
+the owner of an existing address is told by mail instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from app.accounts import passwords
+from app.accounts.tables import Account, AccountToken
+from app.config import get_settings
+from app.crypto import new_token, token_hash
+from app.mail import service as mail
+from app.piccolo_conf import DB
+from app.web import throttle
+from app.web.i18n import N_
+from app.web.sessions import end_all_sessions
+
+ACTIVATION = "activation"
+PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
+
+
+class AccountError(Exception):
+    """A domain error; the controller shows it in the form."""
+
+
+class InvalidCredentials(AccountError):
+    pass
+
+
+class NotActivated(AccountError):
+    pass
+
+
+@dataclass(frozen=True)
+class Blocked(AccountError):
+    seconds: int
+
+
+@dataclass(frozen=True)
+class LinkProblem(AccountError):
+    """An e-mailed link that cannot be used: 'unknown', 'used' or 'expired'."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    account_id: UUID
+    email: str
+    language: str
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def register(email: str, password: str, language: str) -> None:
+    """Create an inactive account and mail its activation link, in one transaction.
+
+    For an address that already has an account the password is hashed all the same (so the
+    answer takes as long) and the owner is mailed that someone tried to register.
+    """
+    password_hash = await passwords.hash_password(password)
+    async with DB.transaction():
+        inserted = await Account.raw(
+            "INSERT INTO account (email, password_hash, language) VALUES ({}, {}, {})"
+            " ON CONFLICT (email) DO NOTHING RETURNING id",
+            email,
+            password_hash,
+            language,
+        )
+        if inserted:
+            await _send_link(inserted[0]["id"], email, language, ACTIVATION)
+            return
+        existing = await Account.select(Account.language).where(Account.email == email).first()
+        await mail.enqueue(
+            mail.compose(
+                "registration_attempt",
+                email,
+                existing["language"] if existing else language,
+                N_("%(brand)s — Someone tried to register with your e-mail address"),
+                sign_in_url=mail.link("/aanmelden"),
+                reset_url=mail.link("/wachtwoord-vergeten"),
+            )
+        )
+
+
+async def _send_link(account_id: UUID, email: str, language: str, purpose: str) -> None:
+    settings = get_settings().accounts
+    lifetime = (
+        dt.timedelta(hours=settings.activation_hours)
+        if purpose == ACTIVATION
+        else dt.timedelta(minutes=settings.reset_minutes)
+    )
+    token = new_token()
+    await AccountToken.insert(
+        AccountToken(
+            account=account_id,
+            purpose=purpose,
+            token_hash=token_hash(token),
+            expires_at=_now() + lifetime,
+        )
+    )
+    if purpose == ACTIVATION:
+        composed = mail.compose(
+            "activation",
+            email,
+            language,
+            N_("%(brand)s — Activate your partner account"),
+            url=mail.link(f"/activeren/{token}"),
+            hours=settings.activation_hours,
+        )
+    else:
+        composed = mail.compose(
+            "password_reset",
+            email,
+            language,
+            N_("%(brand)s — Choose a new password"),
+            url=mail.link(f"/wachtwoord-herstellen/{token}"),
+            minutes=settings.reset_minutes,
+        )
+    await mail.enqueue(composed)
+
+
+async def resend_activation(email: str) -> None:
+    """A new activation link for an address that has an inactive account; else nothing."""
+    async with DB.transaction():
+        account = (
+            await Account.select(Account.id, Account.language)
+            .where((Account.email == email) & Account.activated_at.is_null())
+            .first()
+        )
+        if account:
+            await _send_link(account["id"], email, account["language"], ACTIVATION)
+
+
+async def check_link(token: str, purpose: str) -> str:
+    """The e-mail address a link belongs to, if the link can still be used."""
+    row = (
+        await AccountToken.select(
+            AccountToken.used_at, AccountToken.expires_at, AccountToken.account.email
+        )
+        .where((AccountToken.token_hash == token_hash(token)) & (AccountToken.purpose == purpose))
+        .first()
+    )
+    email: str = _usable(row)["account.email"]
+    return email
+
+
+def _usable(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The token row, if the link can still be used; else the reason why not."""
+    if row is None:
+        raise LinkProblem("unknown")
+    if row["used_at"] is not None:
+        raise LinkProblem("used")
+    expires_at = row["expires_at"]
+    if not isinstance(expires_at, dt.datetime) or expires_at <= _now():
+        raise LinkProblem("expired")
+    return row
+
+
+async def _claim_link(token: str, purpose: str) -> UUID:
+    """Mark a link used, under a row lock, so two clicks at once cannot both use it."""
+    rows = await AccountToken.raw(
+        "SELECT id, account, used_at, expires_at FROM account_token"
+        " WHERE token_hash = {} AND purpose = {} FOR UPDATE",
+        token_hash(token),
+        purpose,
+    )
+    row = _usable(rows[0] if rows else None)
+    await AccountToken.raw("UPDATE account_token SET used_at = now() WHERE id = {}", row["id"])
+    account_id: UUID = row["account"]
+    return account_id
+
+
+async def activate(token: str) -> None:
+    async with DB.transaction():
+        account_id = await _claim_link(token, ACTIVATION)
+        await Account.raw(
+            "UPDATE account SET activated_at = coalesce(activated_at, now()) WHERE id = {}",
+            account_id,
+        )
+
+
+async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
+    """Check the credentials, slowing down repeated failures per account and per address."""
+    wait = max(
+        await throttle.seconds_blocked(throttle.SIGN_IN_ACCOUNT, email),
+        await throttle.seconds_blocked(throttle.SIGN_IN_ADDRESS, client_address),
+    )
+    if wait:
+        raise Blocked(wait)
+    account = (
+        await Account.select(
+            Account.id, Account.email, Account.password_hash, Account.language, Account.activated_at
+        )
+        .where(Account.email == email)
+        .first()
+    )
+    ok = await passwords.verify_password(account["password_hash"] if account else None, password)
+    if not ok or account is None:
+        await throttle.record_failure(throttle.SIGN_IN_ACCOUNT, email)
+        await throttle.record_failure(throttle.SIGN_IN_ADDRESS, client_address)
+        raise InvalidCredentials()
+    if account["activated_at"] is None:
+        raise NotActivated()
+    await throttle.clear(throttle.SIGN_IN_ACCOUNT, email)
+    if passwords.needs_rehash(account["password_hash"]):
+        new_hash = await passwords.hash_password(password)
+        await Account.update({Account.password_hash: new_hash}).where(Account.id == account["id"])
+    return SignedIn(account["id"], account["email"], account["language"])
+
+
+async def request_password_reset(email: str) -> None:
+    async with DB.transaction():
+        account = (
+            await Account.select(Account.id, Account.language).where(Account.email == email).first()
+        )
+        if account:
+            await _send_link(account["id"], email, account["language"], PASSWORD_RESET)
+
+
+async def reset_password(token: str, password: str) -> None:
+    """Set the new password, use up every reset link, and sign out every session.
+
+    Following a reset link proves the address, so it also activates an account that was
+    never activated (the manual's tip for a lost activation mail).
+    """
+    password_hash = await passwords.hash_password(password)
+    async with DB.transaction():
+        account_id = await _claim_link(token, PASSWORD_RESET)
+        await Account.raw(
+            "UPDATE account SET password_hash = {}, password_changed_at = now(),"
+            " activated_at = coalesce(activated_at, now()) WHERE id = {}",
+            password_hash,
+            account_id,
+        )
+        await AccountToken.update({AccountToken.used_at: _now()}).where(
+            (AccountToken.account == account_id) & AccountToken.used_at.is_null()
+        )
+        await end_all_sessions(account_id)
+
+
+async def set_language(account_id: UUID, language: str) -> None:
+    await Account.update({Account.language: language}).where(Account.id == account_id)

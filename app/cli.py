@@ -1,0 +1,135 @@
+"""The `portal` command: serve, worker, migrate.
+
+Every command that needs the database starts the embedded PostgreSQL when no database URL
+is configured, and stops it again on exit (Ctrl-C included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+
+import click
+
+from app.config import ConfigError, Settings, get_settings
+
+
+def _fail(message: str) -> None:
+    click.echo(f"portal: {message}", err=True)
+    sys.exit(2)
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """Settings with a usable database URL; runs the embedded server when none is configured."""
+    if not settings.embedded_database:
+        yield settings
+        return
+    from app.db import EmbeddedPostgres
+
+    click.echo(f"Starting the embedded PostgreSQL in {settings.data_dir} …")
+    embedded = EmbeddedPostgres(settings.data_dir)
+    url = embedded.start()
+    try:
+        yield dataclasses.replace(
+            settings, database=dataclasses.replace(settings.database, url=url)
+        )
+    finally:
+        click.echo("Stopping the embedded PostgreSQL …")
+        embedded.stop()
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from app import db
+    from app.piccolo_conf import DB
+
+    db.configure(DB, settings.database.url, settings)
+    async with db.connected(DB):
+        return await db.migrate()
+
+
+def _load() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as error:
+        _fail(str(error))
+        raise  # unreachable; keeps type checkers content
+
+
+@click.group()
+def main() -> None:
+    """Partnerportaal: partner portal and identity server."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Migrate the database and serve the portal (and deliver mail)."""
+    import uvicorn
+
+    from app import create_app
+
+    settings = _load()
+    with database(settings) as settings:
+        applied = asyncio.run(_migrate(settings))
+        if applied:
+            click.echo(f"Applied {len(applied)} migration(s).")
+        config = uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            proxy_headers=True,
+            timeout_graceful_shutdown=5,
+            log_level="info",
+        )
+        click.echo(f"Serving the portal on http://{host}:{port}")
+        uvicorn.Server(config).run()
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    settings = _load()
+    with database(settings) as settings:
+        applied = asyncio.run(_migrate(settings))
+    click.echo(f"Applied {len(applied)} migration(s)." if applied else "Nothing to migrate.")
+
+
+@main.command()
+def worker() -> None:
+    """Deliver the mail outbox until stopped (several may run at once)."""
+    from app import db
+    from app.mail.senders import make_sender
+    from app.mail.worker import Worker
+    from app.piccolo_conf import DB
+
+    settings = _load()
+
+    async def run(settings: Settings) -> None:
+        db.configure(DB, settings.database.url, settings)
+        async with db.connected(DB):
+            running = Worker(make_sender(settings), settings, settings.database.url)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, running.stop)
+            click.echo(f"Delivering mail with the {settings.mail.backend} backend; Ctrl-C stops.")
+            await running.run()
+
+    with database(settings) as settings:
+        asyncio.run(run(settings))
+
+
+@main.command()
+def translations() -> None:
+    """Add new message ids to the catalogs and report what is untranslated."""
+    from app.web.catalogs import update
+
+    for language, missing in update().items():
+        click.echo(f"{language}: {missing} untranslated")

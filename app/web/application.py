@@ -1,0 +1,97 @@
+"""Assembling the Litestar application: routes, middleware, templates, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, State
+from litestar.logging import LoggingConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+
+from app import db
+from app.accounts.controller import AccountController
+from app.config import Settings, get_settings
+from app.mail.controller import MailboxController
+from app.mail.senders import make_sender
+from app.mail.worker import Worker
+from app.piccolo_conf import DB
+from app.site.controller import SiteController
+from app.web import i18n
+from app.web.errors import EXCEPTION_HANDLERS
+from app.web.security import security_headers_hook
+from app.web.sessions import SessionMiddleware
+from app.web.templating import ASSETS, make_environment, template_config
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    if not settings.database.url:
+        raise RuntimeError("no database URL: start the portal with `portal serve`")
+    db.configure(DB, settings.database.url, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.start_pool(DB)
+        worker_task = None
+        worker = None
+        if settings.mail.worker_in_process:
+            worker = Worker(make_sender(settings), settings, settings.database.url)
+            worker_task = asyncio.create_task(worker.run(), name="mail-worker")
+        try:
+            yield
+        finally:
+            if worker and worker_task:
+                worker.stop()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(worker_task, timeout=5)
+            await db.close_pool(DB)
+
+    async def choose_language(request: Request[Any, Any, Any]) -> None:
+        i18n.set_language(i18n.language_for(request.cookies, settings.portal.default_language))
+
+    route_handlers: list[Any] = [
+        SiteController,
+        AccountController,
+        create_static_files_router(
+            path="/static",
+            directories=[ASSETS],
+            cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+            include_in_schema=False,
+            name="static",
+        ),
+    ]
+    if settings.mail.backend == "mailbox":
+        route_handlers.append(MailboxController)
+
+    return Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        middleware=[SessionMiddleware(settings)],
+        before_request=choose_language,
+        before_send=[security_headers_hook(settings.production)],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=settings.production,
+            cookie_samesite="lax",
+            cookie_httponly=False,
+        ),
+        template_config=template_config(make_environment(settings)),
+        plugins=[HTMXPlugin()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=None,
+        state=State({"settings": settings}),
+        logging_config=LoggingConfig(
+            root={"level": "INFO", "handlers": ["queue_listener"]},
+            log_exceptions="debug",
+        ),
+        debug=False,
+    )

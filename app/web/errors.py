@@ -1,0 +1,66 @@
+"""Error pages: friendly, in the visitor's language, without internals.
+
+A visitor who is not signed in is sent to Aanmelden and brought back afterwards; a form
+posted without a valid CSRF token (often an old tab) gets a page that says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from app.web import i18n
+
+log = logging.getLogger("app.errors")
+
+
+def _language(request: Request[Any, Any, Any]) -> None:
+    settings = request.app.state.settings
+    i18n.set_language(i18n.language_for(request.cookies, settings.portal.default_language))
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_page(request: Request[Any, Any, Any], status: int) -> Response[Any]:
+    _language(request)
+    if _wants_json(request):
+        return Response({"status": status}, status_code=status, media_type=MediaType.JSON)
+    return Template(
+        "errors/error.html",
+        context={"status": status},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def not_authorized(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Response[Any]:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/aanmelden?next={quote(target, safe='')}", status_code=303)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    response = error_page(request, exc.status_code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    NotAuthorizedException: not_authorized,
+    HTTPException: http_error,
+    HTTP_500_INTERNAL_SERVER_ERROR: server_error,
+}

@@ -1,0 +1,129 @@
+"""Server-side sessions of signed-in partners, stored in PostgreSQL.
+
+The cookie holds a random token and the table only its SHA-256. Anonymous visitors get no
+session at all; signing in always creates a new one (so a planted session id is worthless),
+and signing out or a password reset deletes it. A session ends after a period without
+activity (idle timeout) and, whatever the activity, a fixed time after sign-in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.config import Settings
+from app.crypto import new_token, token_hash
+from app.web.tables import WebSession
+
+# Writing last_seen_at on every request would turn every page view into a write.
+TOUCH_AFTER = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CurrentAccount:
+    id: UUID
+    email: str
+    language: str
+    session_hash: str
+
+
+def cookie_name(settings: Settings) -> str:
+    # The __Host- prefix makes browsers refuse the cookie unless Secure, host-only and Path=/.
+    return "__Host-portal_session" if settings.production else "portal_session"
+
+
+class SessionMiddleware(ASGIMiddleware):
+    def __init__(self, settings: Settings) -> None:
+        self.cookie = cookie_name(settings)
+        self.idle = dt.timedelta(minutes=settings.accounts.session_idle_minutes)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        scope["user"] = None
+        scope["auth"] = None
+        token = Request(scope).cookies.get(self.cookie)
+        if token:
+            account = await load_session(token, self.idle)
+            scope["user"] = account
+            scope["auth"] = account.session_hash if account else None
+        await next_app(scope, receive, send)
+
+
+async def load_session(token: str, idle: dt.timedelta) -> CurrentAccount | None:
+    digest = token_hash(token)
+    rows = await WebSession.raw(
+        """
+        SELECT a.id, a.email, a.language, s.last_seen_at, now() AS now
+        FROM web_session s JOIN account a ON a.id = s.account_id
+        WHERE s.id_hash = {} AND s.expires_at > now() AND s.last_seen_at > now() - {}::interval
+        """,
+        digest,
+        idle,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    if row["now"] - row["last_seen_at"] > TOUCH_AFTER:
+        await WebSession.update({WebSession.last_seen_at: row["now"]}).where(
+            WebSession.id_hash == digest
+        )
+    return CurrentAccount(row["id"], row["email"], row["language"], digest)
+
+
+async def start_session(
+    settings: Settings, response: Response[Any], account_id: UUID, previous: str | None
+) -> None:
+    """Create a fresh session for a sign-in and put its cookie on the response."""
+    if previous:
+        await WebSession.delete().where(WebSession.id_hash == token_hash(previous))
+    token = new_token()
+    now = dt.datetime.now(dt.UTC)
+    await WebSession.insert(
+        WebSession(
+            id_hash=token_hash(token),
+            account_id=account_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + dt.timedelta(hours=settings.accounts.session_absolute_hours),
+        )
+    )
+    response.set_cookie(
+        cookie_name(settings),
+        token,
+        httponly=True,
+        secure=settings.production,
+        samesite="lax",
+        path="/",
+    )
+
+
+async def end_session(
+    settings: Settings, request: Request[Any, Any, Any], response: Response[Any]
+) -> None:
+    token = request.cookies.get(cookie_name(settings))
+    if token:
+        await WebSession.delete().where(WebSession.id_hash == token_hash(token))
+    response.delete_cookie(cookie_name(settings), path="/")
+
+
+async def end_all_sessions(account_id: UUID) -> None:
+    await WebSession.delete().where(WebSession.account_id == account_id)
+
+
+def requires_account(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for partner pages; the error handler sends the visitor to Aanmelden."""
+    if connection.scope.get("user") is None:
+        raise NotAuthorizedException()
+
+
+def current_account(request: Request[Any, Any, Any]) -> CurrentAccount | None:
+    user: CurrentAccount | None = request.scope.get("user")
+    return user

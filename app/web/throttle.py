@@ -1,0 +1,106 @@
+"""Rate limits that hold across app instances: counters in PostgreSQL.
+
+A key (an account's e-mail address, a client address) may fail `free` times within `window`;
+after that every further failure blocks it for a time that doubles up to `longest`. While
+blocked, attempts are refused without being checked, and do not count, so an attacker
+cannot keep a real user locked out for longer than `longest` at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from app.web.tables import Throttle
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    free: int
+    window: dt.timedelta
+    first_block: dt.timedelta
+    longest: dt.timedelta
+
+    def block_for(self, failures: int) -> dt.timedelta:
+        if failures <= self.free:
+            return dt.timedelta(0)
+        doubled: dt.timedelta = self.first_block * 2 ** min(failures - self.free - 1, 20)
+        return min(doubled, self.longest)
+
+
+SIGN_IN_ACCOUNT = Policy(
+    "sign-in:account",
+    free=5,
+    window=dt.timedelta(minutes=15),
+    first_block=dt.timedelta(seconds=30),
+    longest=dt.timedelta(minutes=5),
+)
+SIGN_IN_ADDRESS = Policy(
+    "sign-in:address",
+    free=30,
+    window=dt.timedelta(minutes=15),
+    first_block=dt.timedelta(minutes=15),
+    longest=dt.timedelta(minutes=15),
+)
+# Registration and reset requests send mail; this keeps one address from flooding inboxes.
+MAIL_REQUESTS_ADDRESS = Policy(
+    "mail:address",
+    free=20,
+    window=dt.timedelta(hours=1),
+    first_block=dt.timedelta(minutes=10),
+    longest=dt.timedelta(hours=1),
+)
+
+
+def _key(policy: Policy, subject: str) -> str:
+    return f"{policy.name}:{subject}"
+
+
+async def seconds_blocked(policy: Policy, subject: str) -> int:
+    """How many seconds the subject must still wait; 0 when it may try."""
+    rows = await Throttle.raw(
+        "SELECT extract(epoch FROM blocked_until - now()) AS wait FROM throttle"
+        " WHERE key = {} AND blocked_until > now()",
+        _key(policy, subject),
+    )
+    return math.ceil(rows[0]["wait"]) if rows else 0
+
+
+async def record_failure(policy: Policy, subject: str) -> int:
+    """Count a failure; returns the seconds the subject is now blocked for (often 0)."""
+    rows = await Throttle.raw(
+        """
+        INSERT INTO throttle AS t (key, failures, window_started_at) VALUES ({}, 1, now())
+        ON CONFLICT (key) DO UPDATE SET
+            failures = CASE WHEN t.window_started_at < now() - {}::interval
+                            THEN 1 ELSE t.failures + 1 END,
+            window_started_at = CASE WHEN t.window_started_at < now() - {}::interval
+                                     THEN now() ELSE t.window_started_at END
+        RETURNING failures
+        """,
+        _key(policy, subject),
+        policy.window,
+        policy.window,
+    )
+    block = policy.block_for(rows[0]["failures"])
+    if block:
+        await Throttle.raw(
+            "UPDATE throttle SET blocked_until = now() + {}::interval WHERE key = {}",
+            block,
+            _key(policy, subject),
+        )
+    return math.ceil(block.total_seconds())
+
+
+async def clear(policy: Policy, subject: str) -> None:
+    await Throttle.delete().where(Throttle.key == _key(policy, subject))
+
+
+async def purge_stale() -> None:
+    """Forget counters whose window and block have both passed (run by the worker)."""
+    await Throttle.raw(
+        "DELETE FROM throttle WHERE window_started_at < now() - interval '1 day'"
+        " AND (blocked_until IS NULL OR blocked_until < now())"
+    )

@@ -1,0 +1,3 @@
+"""Lets the `piccolo` command line find the portal's configuration."""
+
+from app.piccolo_conf import *  # noqa: F403
