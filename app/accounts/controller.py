@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
 
 from app.accounts import service
 from app.accounts.forms import EmailForm, NewPasswordForm, RegistrationForm, SignInForm
@@ -57,7 +58,9 @@ class AccountController(Controller):
         return page(request, "accounts/check_mailbox.html", {"reason": "activation"})
 
     @get("/activeren/{token:str}", name="activate")
-    async def activation_page(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+    async def activation_page(
+        self, request: Request[Any, Any, Any], token: FromPath[str]
+    ) -> Response[Any]:
         try:
             email = await service.check_link(token, service.ACTIVATION)
         except service.LinkProblem as problem:
@@ -67,7 +70,9 @@ class AccountController(Controller):
         )
 
     @post("/activeren/{token:str}")
-    async def activate(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+    async def activate(
+        self, request: Request[Any, Any, Any], token: FromPath[str]
+    ) -> Response[Any]:
         try:
             await service.activate(token)
         except service.LinkProblem as problem:
@@ -104,17 +109,24 @@ class AccountController(Controller):
 
     @get("/aanmelden", name="sign_in")
     async def sign_in_page(
-        self, request: Request[Any, Any, Any], melding: str = "", next: str = ""
+        self,
+        request: Request[Any, Any, Any],
+        melding: FromQuery[str] = "",
+        next: FromQuery[str] = "",
     ) -> Response[Any]:
         if current_account(request):
             return redirect(request, safe_next(next, PARTNER_HOME))
         form = SignInForm({"next": next})
-        return page(request, "accounts/sign_in.html", {"form": form, "notice": melding})
+        return page(
+            request,
+            "accounts/sign_in.html",
+            {"form": form, "notice": melding, "not_activated": False},
+        )
 
     @post("/aanmelden")
     async def sign_in(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         form = SignInForm(await request.form())
-        context: dict[str, Any] = {"form": form, "notice": ""}
+        context: dict[str, Any] = {"form": form, "notice": "", "not_activated": False}
         if not form.validate():
             return page(request, "accounts/sign_in.html", context, status_code=422)
         client = request.client.host if request.client else "unknown"
@@ -187,7 +199,9 @@ class AccountController(Controller):
         return page(request, "accounts/check_mailbox.html", {"reason": "reset"})
 
     @get("/wachtwoord-herstellen/{token:str}", name="reset_password")
-    async def reset_page(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+    async def reset_page(
+        self, request: Request[Any, Any, Any], token: FromPath[str]
+    ) -> Response[Any]:
         try:
             email = await service.check_link(token, service.PASSWORD_RESET)
         except service.LinkProblem as problem:
@@ -200,7 +214,7 @@ class AccountController(Controller):
         )
 
     @post("/wachtwoord-herstellen/{token:str}")
-    async def reset(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
+    async def reset(self, request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
         try:
             email = await service.check_link(token, service.PASSWORD_RESET)
         except service.LinkProblem as problem:

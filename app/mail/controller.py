@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from app.mail.tables import OutboxMail
 from app.web.render import page
@@ -36,14 +37,14 @@ class MailboxController(Controller):
         )
 
     @get("/{mail_id:int}", name="mailbox_mail")
-    async def mail(self, request: Request[Any, Any, Any], mail_id: int) -> Response[Any]:
+    async def mail(self, request: Request[Any, Any, Any], mail_id: FromPath[int]) -> Response[Any]:
         mail = await OutboxMail.select().where(OutboxMail.id == mail_id).first()
         if mail is None:
             raise NotFoundException()
         return page(request, "dev/mail.html", {"mail": mail}, headers={"Cache-Control": "no-store"})
 
     @get("/{mail_id:int}/html", name="mailbox_mail_html")
-    async def mail_html(self, mail_id: int) -> Response[str]:
+    async def mail_html(self, mail_id: FromPath[int]) -> Response[str]:
         mail = await OutboxMail.select(OutboxMail.html).where(OutboxMail.id == mail_id).first()
         if mail is None:
             raise NotFoundException()

@@ -7,7 +7,6 @@ the workers at once.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -55,16 +54,17 @@ def compose(kind: str, recipient: str, language: str, subject: str, **context: A
 
 async def enqueue(mail: Mail, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    await OutboxMail.insert(
-        OutboxMail(
-            kind=mail.kind,
-            sender=settings.mail.sender,
-            recipient=mail.recipient,
-            subject=mail.subject,
-            html=mail.html,
-            text=mail.text,
-            idempotency_key=uuid.uuid4(),
-        )
+    # The database's clock sets created_at and next_attempt_at, the same clock the workers
+    # compare with.
+    await OutboxMail.raw(
+        "INSERT INTO outbox_mail (kind, sender, recipient, subject, html, text)"
+        " VALUES ({}, {}, {}, {}, {}, {})",
+        mail.kind,
+        settings.mail.sender,
+        mail.recipient,
+        mail.subject,
+        mail.html,
+        mail.text,
     )
     await OutboxMail.raw(f"NOTIFY {CHANNEL}")
 

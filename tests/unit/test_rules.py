@@ -1,0 +1,108 @@
+"""Rules that need no database: settings, password policy, throttling, redirects, catalogs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from app.accounts.passwords import common_passwords, password_problems
+from app.config import ConfigError, load_settings
+from app.web.catalogs import extract, read, untranslated
+from app.web.i18n import use_language
+from app.web.render import safe_next
+from app.web.throttle import SIGN_IN_ACCOUNT
+
+
+def test_settings_come_from_the_file_with_environment_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "portal.toml"
+    path.write_text('[portal]\nbrand_name = "Schoolsoft"\n[mail]\nmax_attempts = 3\n')
+    settings = load_settings(
+        path,
+        env={
+            "PORTAL_MAIL_MAX_ATTEMPTS": "7",
+            "DATABASE_URL": "postgresql://db/portal",
+            "PORTAL_SECRET_KEY": "k",
+        },
+    )
+    assert settings.portal.brand_name == "Schoolsoft"
+    assert settings.mail.max_attempts == 7
+    assert settings.database.url == "postgresql://db/portal"
+    assert not settings.embedded_database
+
+
+def test_the_shipped_settings_file_is_complete() -> None:
+    settings = load_settings(env={"PORTAL_SECRET_KEY": "k"})
+    assert settings.portal.brand_name == "Informat"
+    assert settings.mail.backend == "mailbox"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORTAL_PORTAL_ENVIRONMENT": "production"}, "PORTAL_SECRET_KEY"),
+        ({"PORTAL_MAIL_BACKEND": "resend"}, "RESEND_API_KEY"),
+        ({"PORTAL_MAIL_MAX_ATTEMPTS": "many"}, "whole number"),
+        (
+            {
+                "PORTAL_PORTAL_ENVIRONMENT": "production",
+                "PORTAL_SECRET_KEY": "s" * 40,
+                "PORTAL_PORTAL_BASE_URL": "https://p.example",
+            },
+            "mailbox",
+        ),
+    ],
+)
+def test_a_missing_or_bad_setting_stops_the_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env=env)
+
+
+def test_unknown_keys_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "portal.toml"
+    path.write_text("[mail]\nbakend = 'resend'\n")
+    with pytest.raises(ConfigError, match="bakend"):
+        load_settings(path, env={})
+
+
+def test_password_rules_follow_the_manual() -> None:
+    assert password_problems("Sterk!Wachtwoord9") == []
+    assert len(password_problems("kort")) == 4  # length, capital, digit, special
+    assert password_problems("Welkom!2026school", "welkom!2026school") != []
+    assert len(common_passwords()) >= 10_000
+    with use_language("en"):
+        assert password_problems("P@ssw0rd") == [
+            "This password is too common and easy to guess. Choose another."
+        ]
+
+
+def test_failures_back_off_to_a_short_maximum() -> None:
+    assert SIGN_IN_ACCOUNT.block_for(5) == dt.timedelta(0)
+    assert SIGN_IN_ACCOUNT.block_for(6) == dt.timedelta(seconds=30)
+    assert SIGN_IN_ACCOUNT.block_for(7) == dt.timedelta(seconds=60)
+    assert SIGN_IN_ACCOUNT.block_for(500) == dt.timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/partnerzone", "/partnerzone"),
+        ("//evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("", "/"),
+        ("partnerzone", "/"),
+    ],
+)
+def test_only_local_paths_are_followed_after_sign_in(target: str, expected: str) -> None:
+    assert safe_next(target, "/") == expected
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_every_string_is_translated(language: str) -> None:
+    catalog = read(language)
+    known = {message.id for message in catalog if message.id}
+    used = {message.id for message in extract() if message.id}
+    assert used - known == set(), "run `uv run portal translations` and translate"
+    assert untranslated(catalog) == []
