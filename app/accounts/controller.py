@@ -120,13 +120,13 @@ class AccountController(Controller):
         return page(
             request,
             "accounts/sign_in.html",
-            {"form": form, "notice": melding, "not_activated": False},
+            {"form": form, "message_key": melding, "not_activated": False},
         )
 
     @post("/aanmelden")
     async def sign_in(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         form = SignInForm(await request.form())
-        context: dict[str, Any] = {"form": form, "notice": "", "not_activated": False}
+        context: dict[str, Any] = {"form": form, "message_key": "", "not_activated": False}
         if not form.validate():
             return page(request, "accounts/sign_in.html", context, status_code=422)
         client = request.client.host if request.client else "unknown"

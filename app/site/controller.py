@@ -13,6 +13,7 @@ from app.piccolo_conf import DB
 from app.web.i18n import LANGUAGE_COOKIE
 from app.web.render import page, redirect, safe_next
 from app.web.sessions import current_account
+from app.web.templating import ASSETS
 
 
 class SiteController(Controller):
@@ -48,6 +49,15 @@ class SiteController(Controller):
             if account:
                 await accounts.set_language(account.id, language)
         return response
+
+    @get("/favicon.ico", name="favicon", include_in_schema=False)
+    async def favicon(self) -> Response[bytes]:
+        """Browsers ask for this path on pages without an icon link (mails, JSON)."""
+        return Response(
+            (ASSETS / "img" / "favicon.svg").read_bytes(),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @get("/health", name="health", cache_control=None)
     async def health(self) -> Response[dict[str, str]]:

@@ -118,3 +118,19 @@ async def test_idle_and_expired_sessions_are_refused(client: Browser) -> None:
     await sign_in(client, account.email)
     await WebSession.raw("UPDATE web_session SET expires_at = now() - interval '1 second'")
     assert (await client.get("/partnerzone")).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("geactiveerd", "Je account is geactiveerd."),
+        ("afgemeld", "Je bent afgemeld."),
+        ("wachtwoord-gewijzigd", "Je wachtwoord is gewijzigd."),
+    ],
+)
+async def test_the_sign_in_page_confirms_what_just_happened(
+    client: Browser, key: str, message: str
+) -> None:
+    response = await client.get(f"/aanmelden?melding={key}")
+    assert message in response.text
+    assert 'role="status"' in response.text
