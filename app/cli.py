@@ -90,7 +90,9 @@ def serve(host: str, port: int) -> None:
             log_level="info",
         )
         click.echo(f"Serving the portal on http://{host}:{port}")
-        uvicorn.Server(config).run()
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; that is the normal way out.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
 
 
 @main.command()

@@ -142,12 +142,12 @@ class EmbeddedPostgres:
             pids = json.loads(handles.read_text())
         except (FileNotFoundError, ValueError):
             return
-        alive = [pid for pid in pids if _process_exists(pid)]
+        alive = [pid for pid in pids if process_exists(pid)]
         if alive != pids:
             handles.write_text(json.dumps(alive))
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -62,8 +62,31 @@ class PostgresServer:
 def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer()
     server.start()
+    asyncio.run(drop_abandoned_databases(server.admin_url))
     yield server
     server.stop()
+
+
+async def drop_abandoned_databases(admin_url: str) -> None:
+    """Databases left by test runs that were killed: their process no longer exists."""
+    import asyncpg
+
+    from app.db import process_exists
+
+    connection = await asyncpg.connect(admin_url)
+    try:
+        names = [
+            row["datname"]
+            for row in await connection.fetch(
+                "SELECT datname FROM pg_database"
+                " WHERE datname ~ '^portal_(test|browser|serve)_[0-9]+$'"
+            )
+        ]
+    finally:
+        await connection.close()
+    for name in names:
+        if not process_exists(int(name.rsplit("_", 1)[1])):
+            await drop_database(admin_url, name)
 
 
 def fresh_database(server: PostgresServer, name: str) -> str:
@@ -174,11 +197,14 @@ class Browser(httpx.AsyncClient):
         return await self.post(url, data=form, **kwargs)
 
 
+def browser_for(app: Any, base_url: str = "http://testserver", **transport: Any) -> Browser:
+    """A client for an app running on the test's own event loop and task."""
+    return Browser(transport=httpx.ASGITransport(app=app, **transport), base_url=base_url)
+
+
 @pytest.fixture
 async def client(app: Any, transaction: None) -> AsyncIterator[Browser]:
-    async with Browser(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as browser:
+    async with browser_for(app) as browser:
         yield browser
 
 
@@ -189,7 +215,5 @@ def links_in(text: str) -> list[str]:
 @pytest.fixture
 async def committed_client(app: Any, committed: None) -> AsyncIterator[Browser]:
     """A client whose requests commit, each on its own pooled connection."""
-    async with Browser(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as browser:
+    async with browser_for(app) as browser:
         yield browser

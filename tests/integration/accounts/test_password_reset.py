@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from app.accounts.tables import Account
 from app.web.tables import WebSession
-from tests.conftest import Browser, links_in
+from tests.conftest import Browser, browser_for, links_in
 from tests.factories import PASSWORD, last_mail, mails_to, make_account, path_of, unique_email
 
 pytestmark = pytest.mark.anyio
@@ -27,7 +26,7 @@ async def test_reset_sets_the_new_password_and_signs_out_everywhere(
     client: Browser, app: object
 ) -> None:
     account = await make_account()
-    elsewhere = Browser(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    elsewhere = browser_for(app)
     await elsewhere.submit("/aanmelden", {"email": account.email, "password": PASSWORD})
     assert (await elsewhere.get("/partnerzone")).status_code == 200
 

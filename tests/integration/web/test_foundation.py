@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import httpx
 import pytest
 
 from app.config import Settings
-from tests.conftest import Browser
+from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, make_account
 
 pytestmark = pytest.mark.anyio
@@ -127,9 +126,7 @@ async def test_production_cookies_are_secure_and_the_mailbox_is_gone(
     )
     app: Any = create_app(production)
     account = await make_account()
-    async with Browser(
-        transport=httpx.ASGITransport(app=app), base_url="https://testserver"
-    ) as browser:
+    async with browser_for(app, "https://testserver") as browser:
         home = await browser.get("/")
         assert "secure" in home.headers["set-cookie"].lower(), "the CSRF cookie"
         assert home.headers["strict-transport-security"].startswith("max-age=")
@@ -152,3 +149,23 @@ async def test_the_mailbox_lists_mails_with_their_html(client: Browser) -> None:
     assert "style-src 'unsafe-inline'" in html.headers["content-security-policy"]
     assert "script-src" not in html.headers["content-security-policy"]
     assert "/wachtwoord-herstellen/" in html.text
+
+
+async def test_an_unexpected_error_gets_a_friendly_page_without_internals(
+    settings: Settings, transaction: None
+) -> None:
+    from litestar import get
+
+    from app import create_app
+
+    @get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("database password is hunter2")
+
+    app: Any = create_app(settings)
+    app.register(boom)
+    async with browser_for(app, raise_app_exceptions=False) as browser:
+        response = await browser.get("/boom")
+    assert response.status_code == 500
+    assert "Er ging iets mis" in response.text
+    assert "hunter2" not in response.text and "Traceback" not in response.text
