@@ -38,6 +38,37 @@ def link_problem_message(problem: service.LinkProblem) -> str:
     return _("This link is not valid.")
 
 
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def minutes_to_wait(blocked: service.Blocked) -> int:
+    return max(1, -(-blocked.seconds // 60))
+
+
+def too_many(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    message: str,
+    blocked: service.Blocked,
+) -> Response[Any]:
+    """The form again, with the rate limit's message at the e-mail field."""
+    context["form"].add_error("email", message)
+    return page(
+        request, template, context, status_code=429, headers={"Retry-After": str(blocked.seconds)}
+    )
+
+
+def too_many_requests(blocked: service.Blocked) -> str:
+    minutes = minutes_to_wait(blocked)
+    return ngettext(
+        "Too many requests from your network. Try again in %(num)d minute.",
+        "Too many requests from your network. Try again in %(num)d minutes.",
+        minutes,
+    )
+
+
 class AccountController(Controller):
     @get("/registreren", name="register")
     async def register_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -50,7 +81,18 @@ class AccountController(Controller):
         form = RegistrationForm(await request.form())
         if not form.validate():
             return page(request, "accounts/register.html", {"form": form}, status_code=422)
-        await service.register(form.email_address, form.password, current_language())
+        try:
+            await service.register(
+                form.email_address, form.password, current_language(), client_address(request)
+            )
+        except service.Blocked as blocked:
+            return too_many(
+                request,
+                "accounts/register.html",
+                {"form": form},
+                too_many_requests(blocked),
+                blocked,
+            )
         return redirect(request, "/registreren/controleer-je-mailbox")
 
     @get("/registreren/controleer-je-mailbox")
@@ -104,7 +146,16 @@ class AccountController(Controller):
                 {"message": "", "purpose": "activation", "form": form},
                 status_code=422,
             )
-        await service.resend_activation(form.email_address)
+        try:
+            await service.resend_activation(form.email_address, client_address(request))
+        except service.Blocked as blocked:
+            return too_many(
+                request,
+                "accounts/link_problem.html",
+                {"message": "", "purpose": "activation", "form": form},
+                too_many_requests(blocked),
+                blocked,
+            )
         return redirect(request, "/registreren/controleer-je-mailbox")
 
     @get("/aanmelden", name="sign_in")
@@ -129,26 +180,17 @@ class AccountController(Controller):
         context: dict[str, Any] = {"form": form, "message_key": "", "not_activated": False}
         if not form.validate():
             return page(request, "accounts/sign_in.html", context, status_code=422)
-        client = request.client.host if request.client else "unknown"
         try:
-            account = await service.sign_in(form.email_address, form.password, client)
+            account = await service.sign_in(
+                form.email_address, form.password, client_address(request)
+            )
         except service.Blocked as blocked:
-            minutes = max(1, -(-blocked.seconds // 60))
-            form.add_error(
-                "email",
-                ngettext(
-                    "Too many failed attempts. Try again in %(num)d minute.",
-                    "Too many failed attempts. Try again in %(num)d minutes.",
-                    minutes,
-                ),
+            message = ngettext(
+                "Too many failed attempts. Try again in %(num)d minute.",
+                "Too many failed attempts. Try again in %(num)d minutes.",
+                minutes_to_wait(blocked),
             )
-            return page(
-                request,
-                "accounts/sign_in.html",
-                context,
-                status_code=429,
-                headers={"Retry-After": str(blocked.seconds)},
-            )
+            return too_many(request, "accounts/sign_in.html", context, message, blocked)
         except service.InvalidCredentials:
             form.add_error("password", _("The e-mail address or password is not correct."))
             return page(request, "accounts/sign_in.html", context, status_code=422)
@@ -191,7 +233,16 @@ class AccountController(Controller):
         form = EmailForm(await request.form())
         if not form.validate():
             return page(request, "accounts/forgot_password.html", {"form": form}, status_code=422)
-        await service.request_password_reset(form.email_address)
+        try:
+            await service.request_password_reset(form.email_address, client_address(request))
+        except service.Blocked as blocked:
+            return too_many(
+                request,
+                "accounts/forgot_password.html",
+                {"form": form},
+                too_many_requests(blocked),
+                blocked,
+            )
         return redirect(request, "/wachtwoord-vergeten/verstuurd")
 
     @get("/wachtwoord-vergeten/verstuurd")

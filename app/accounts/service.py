@@ -61,12 +61,31 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def register(email: str, password: str, language: str) -> None:
+async def _limit_mail_requests(client_address: str) -> None:
+    """Refuse a client that has asked for too many mails (registrations, links) lately."""
+    wait = await throttle.seconds_blocked(throttle.MAIL_REQUESTS_ADDRESS, client_address)
+    if wait:
+        raise Blocked(wait)
+    wait = await throttle.record(throttle.MAIL_REQUESTS_ADDRESS, client_address)
+    if wait:
+        raise Blocked(wait)
+
+
+async def _may_mail(recipient: str) -> bool:
+    """Whether this mailbox may get another requested mail; beyond the limit it is skipped
+    silently, so the answer stays the same for every address."""
+    if await throttle.seconds_blocked(throttle.MAIL_REQUESTS_RECIPIENT, recipient):
+        return False
+    return not await throttle.record(throttle.MAIL_REQUESTS_RECIPIENT, recipient)
+
+
+async def register(email: str, password: str, language: str, client_address: str) -> None:
     """Create an inactive account and mail its activation link, in one transaction.
 
     For an address that already has an account the password is hashed all the same (so the
     answer takes as long) and the owner is mailed that someone tried to register.
     """
+    await _limit_mail_requests(client_address)
     password_hash = await passwords.hash_password(password)
     async with DB.transaction():
         inserted = await Account.raw(
@@ -76,6 +95,8 @@ async def register(email: str, password: str, language: str) -> None:
             password_hash,
             language,
         )
+        if not await _may_mail(email):
+            return
         if inserted:
             await _send_link(inserted[0]["id"], email, language, ACTIVATION)
             return
@@ -129,15 +150,16 @@ async def _send_link(account_id: UUID, email: str, language: str, purpose: str) 
     await mail.enqueue(composed)
 
 
-async def resend_activation(email: str) -> None:
+async def resend_activation(email: str, client_address: str) -> None:
     """A new activation link for an address that has an inactive account; else nothing."""
+    await _limit_mail_requests(client_address)
     async with DB.transaction():
         account = (
             await Account.select(Account.id, Account.language)
             .where((Account.email == email) & Account.activated_at.is_null())
             .first()
         )
-        if account:
+        if account and await _may_mail(email):
             await _send_link(account["id"], email, account["language"], ACTIVATION)
 
 
@@ -206,8 +228,8 @@ async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
     )
     ok = await passwords.verify_password(account["password_hash"] if account else None, password)
     if not ok or account is None:
-        await throttle.record_failure(throttle.SIGN_IN_ACCOUNT, email)
-        await throttle.record_failure(throttle.SIGN_IN_ADDRESS, client_address)
+        await throttle.record(throttle.SIGN_IN_ACCOUNT, email)
+        await throttle.record(throttle.SIGN_IN_ADDRESS, client_address)
         raise InvalidCredentials()
     if account["activated_at"] is None:
         raise NotActivated()
@@ -218,12 +240,13 @@ async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
     return SignedIn(account["id"], account["email"], account["language"])
 
 
-async def request_password_reset(email: str) -> None:
+async def request_password_reset(email: str, client_address: str) -> None:
+    await _limit_mail_requests(client_address)
     async with DB.transaction():
         account = (
             await Account.select(Account.id, Account.language).where(Account.email == email).first()
         )
-        if account:
+        if account and await _may_mail(email):
             await _send_link(account["id"], email, account["language"], PASSWORD_RESET)
 
 

@@ -82,7 +82,8 @@ def build(settings: Settings | None = None) -> Litestar:
             secret=settings.secret_key,
             cookie_secure=settings.production,
             cookie_samesite="lax",
-            cookie_httponly=False,
+            # Pages carry the token (hidden field, hx-headers); no script needs the cookie.
+            cookie_httponly=True,
         ),
         template_config=template_config(make_environment(settings)),
         plugins=[HTMXPlugin()],

@@ -1,7 +1,7 @@
 """Rate limits that hold across app instances: counters in PostgreSQL.
 
-A key (an account's e-mail address, a client address) may fail `free` times within `window`;
-after that every further failure blocks it for a time that doubles up to `longest`. While
+A key (an account's e-mail address, a client address) may fail (or ask) `free` times within
+`window`; after that every further one blocks it for a time that doubles up to `longest`. While
 blocked, attempts are refused without being checked, and do not count, so an attacker
 cannot keep a real user locked out for longer than `longest` at a time.
 """
@@ -44,12 +44,20 @@ SIGN_IN_ADDRESS = Policy(
     first_block=dt.timedelta(minutes=15),
     longest=dt.timedelta(minutes=15),
 )
-# Registration and reset requests send mail; this keeps one address from flooding inboxes.
+# Registering and asking for links sends mail: one client address may ask 20 times an hour,
 MAIL_REQUESTS_ADDRESS = Policy(
     "mail:address",
     free=20,
     window=dt.timedelta(hours=1),
     first_block=dt.timedelta(minutes=10),
+    longest=dt.timedelta(hours=1),
+)
+# and one mailbox receives at most 5 such mails an hour, whoever asks (no inbox flooding).
+MAIL_REQUESTS_RECIPIENT = Policy(
+    "mail:recipient",
+    free=5,
+    window=dt.timedelta(hours=1),
+    first_block=dt.timedelta(hours=1),
     longest=dt.timedelta(hours=1),
 )
 
@@ -68,8 +76,8 @@ async def seconds_blocked(policy: Policy, subject: str) -> int:
     return math.ceil(rows[0]["wait"]) if rows else 0
 
 
-async def record_failure(policy: Policy, subject: str) -> int:
-    """Count a failure; returns the seconds the subject is now blocked for (often 0)."""
+async def record(policy: Policy, subject: str) -> int:
+    """Count an attempt the policy limits; returns the seconds it is now blocked for (often 0)."""
     rows = await Throttle.raw(
         """
         INSERT INTO throttle AS t (key, failures, window_started_at) VALUES ({}, 1, now())

@@ -213,3 +213,21 @@ async def test_two_registrations_of_one_address_at_once_make_one_account(
         == ["Informat — Activeer je partneraccount"]
         + ["Informat — Iemand probeerde te registreren met je e-mailadres"] * 3
     )
+
+
+async def test_one_network_cannot_flood_the_portal_with_mail_requests(client: Browser) -> None:
+    for _ in range(20):
+        response = await client.submit("/registreren", registration(unique_email()))
+        assert response.status_code == 303
+    refused = await client.submit("/registreren", registration(unique_email()))
+    assert refused.status_code == 429
+    assert "Te veel aanvragen vanaf je netwerk." in refused.text
+    assert int(refused.headers["retry-after"]) > 0
+
+
+async def test_one_mailbox_gets_at_most_five_requested_mails_an_hour(client: Browser) -> None:
+    owner = await make_account()
+    for _ in range(8):
+        response = await client.submit("/wachtwoord-vergeten", {"email": owner.email})
+        assert response.status_code == 303, "the answer never changes"
+    assert len(await mails_to(owner.email)) == 5

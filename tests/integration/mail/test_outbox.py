@@ -65,7 +65,7 @@ async def test_a_rolled_back_change_sends_nothing(committed: None) -> None:
 
     with pytest.raises(Interrupted):
         async with DB.transaction():
-            await accounts.register(email, PASSWORD, "nl")
+            await accounts.register(email, PASSWORD, "nl", "192.0.2.1")
             assert await OutboxMail.count().where(OutboxMail.recipient == email) == 1
             raise Interrupted
     assert await OutboxMail.count().where(OutboxMail.recipient == email) == 0
