@@ -122,16 +122,16 @@ class AccountController(Controller):
         return redirect(request, "/aanmelden?melding=geactiveerd")
 
     def _link_problem(
-        self, request: Request[Any, Any, Any], problem: service.LinkProblem
+        self,
+        request: Request[Any, Any, Any],
+        problem: service.LinkProblem,
+        purpose: str = "activation",
     ) -> Response[Any]:
+        """Why a mailed link cannot be used, with a form to ask for a new one."""
         return page(
             request,
             "accounts/link_problem.html",
-            {
-                "message": link_problem_message(problem),
-                "purpose": "activation",
-                "form": EmailForm(),
-            },
+            {"message": link_problem_message(problem), "purpose": purpose, "form": EmailForm()},
             status_code=410 if problem.reason != "unknown" else 404,
             headers=NO_STORE,
         )
@@ -256,7 +256,7 @@ class AccountController(Controller):
         try:
             email = await service.check_link(token, service.PASSWORD_RESET)
         except service.LinkProblem as problem:
-            return self._reset_problem(request, problem)
+            return self._link_problem(request, problem, "reset")
         return page(
             request,
             "accounts/reset_password.html",
@@ -269,7 +269,7 @@ class AccountController(Controller):
         try:
             email = await service.check_link(token, service.PASSWORD_RESET)
         except service.LinkProblem as problem:
-            return self._reset_problem(request, problem)
+            return self._link_problem(request, problem, "reset")
         form = NewPasswordForm(await request.form(), email=email)
         if not form.validate():
             return page(
@@ -282,19 +282,8 @@ class AccountController(Controller):
         try:
             await service.reset_password(token, form.password)
         except service.LinkProblem as problem:
-            return self._reset_problem(request, problem)
+            return self._link_problem(request, problem, "reset")
         return redirect(request, "/aanmelden?melding=wachtwoord-gewijzigd")
-
-    def _reset_problem(
-        self, request: Request[Any, Any, Any], problem: service.LinkProblem
-    ) -> Response[Any]:
-        return page(
-            request,
-            "accounts/link_problem.html",
-            {"message": link_problem_message(problem), "purpose": "reset", "form": EmailForm()},
-            status_code=410 if problem.reason != "unknown" else 404,
-            headers=NO_STORE,
-        )
 
     @get(PARTNER_HOME, guards=[requires_account], name="partner_home")
     async def partner_home(self, request: Request[Any, Any, Any]) -> Response[Any]:
