@@ -3,13 +3,33 @@
 from piccolo.conf.apps import AppConfig
 
 from app.accounts.tables import Account, AccountToken
+from app.applications.tables import Application
 from app.config import PROJECT_ROOT
 from app.db import APP_NAME
 from app.mail.tables import OutboxMail
+from app.partners.tables import (
+    Category,
+    InvitationCode,
+    Partner,
+    PartnerCategory,
+    PartnerChange,
+)
 from app.web.tables import Throttle, WebSession
 
 APP_CONFIG = AppConfig(
     app_name=APP_NAME,
     migrations_folder_path=str(PROJECT_ROOT / "migrations"),
-    table_classes=[Account, AccountToken, WebSession, Throttle, OutboxMail],
+    table_classes=[
+        Account,
+        AccountToken,
+        WebSession,
+        Throttle,
+        OutboxMail,
+        Category,
+        Partner,
+        PartnerCategory,
+        InvitationCode,
+        PartnerChange,
+        Application,
+    ],
 )

@@ -181,7 +181,7 @@ async def committed(app: Any) -> AsyncIterator[None]:
     from app.mail.tables import OutboxMail
 
     await OutboxMail.raw(
-        "TRUNCATE outbox_mail, account_token, web_session, throttle, account CASCADE"
+        "TRUNCATE outbox_mail, account_token, web_session, throttle, account, partner CASCADE"
     )
 
 

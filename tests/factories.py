@@ -46,3 +46,98 @@ async def last_mail(recipient: str) -> dict[str, object]:
 
 def path_of(url: str) -> str:
     return urlsplit(url).path
+
+
+def png_bytes(
+    width: int = 64,
+    height: int = 64,
+    color: str = "#0b5cad",
+    image_format: str = "PNG",
+    **save: object,
+) -> bytes:
+    import io
+
+    from PIL import Image
+
+    output = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(output, format=image_format, **save)
+    return output.getvalue()
+
+
+def valid_enterprise_number(first_eight: int = 12345678) -> str:
+    """A 10-digit number that passes the Belgian check (97 - first eight mod 97)."""
+    base = f"0{first_eight:07d}"[:8]
+    return f"{base}{97 - int(base) % 97:02d}"
+
+
+def profile_fields(**overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "name": f"Partner {next(_numbers)}",
+        "enterprise_number": "",
+        "description": "Wij koppelen leerlingengegevens aan ons leerplatform.\nVeilig en snel.",
+        "contact_person": "An Peeters",
+        "street": "Schoolstraat",
+        "house_number": "12",
+        "postcode": "9000",
+        "municipality": "Gent",
+        "country": "België",
+        "public": "yes",
+        "categories": ["1"],
+        "website": "https://www.voorbeeld.be",
+        "extra_info": "",
+    }
+    fields.update(overrides)
+    return fields
+
+
+async def make_partner(
+    account: Account | None = None,
+    *,
+    listed: bool = True,
+    public: bool = True,
+    active: bool = True,
+    categories: list[int] | None = None,
+    **fields: object,
+) -> dict[str, object]:
+    """A partner profile created through the service, optionally with an approved app."""
+    from app.partners import service
+    from app.partners.forms import ProfileData
+    from app.partners.logos import process_logo
+    from app.partners.tables import Partner
+
+    account = account or await make_account()
+    values = profile_fields(**fields)
+    data = ProfileData(
+        name=str(values["name"]),
+        enterprise_number=None,
+        description=str(values["description"]),
+        contact_person=str(values["contact_person"]),
+        street="Schoolstraat",
+        house_number="12",
+        postcode="9000",
+        municipality="Gent",
+        country="België",
+        public=public,
+        categories=categories or [1],
+        website=str(values["website"]),
+        extra_info=str(values["extra_info"]),
+        logo=process_logo(png_bytes(), "logo.png", "image/png"),
+    )
+    partner_id = await service.create_profile(account.id, account.email, data)
+    if not active:
+        await Partner.update({Partner.active: False}).where(Partner.id == partner_id)
+    if listed:
+        await approve_application(partner_id)
+    row = (
+        await Partner.select(Partner.id, Partner.slug, Partner.name)
+        .where(Partner.id == partner_id)
+        .first()
+    )
+    assert row is not None
+    return {**row, "account": account}
+
+
+async def approve_application(partner_id: object, status: str = "goedgekeurd") -> None:
+    from app.applications.tables import Application
+
+    await Application.insert(Application(partner=partner_id, name="Koppeling", status=status))

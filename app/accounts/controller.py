@@ -17,9 +17,9 @@ from app.web.sessions import (
     cookie_name,
     current_account,
     end_session,
-    requires_account,
     start_session,
 )
+from app.web.throttle import Blocked
 
 NO_STORE = {"Cache-Control": "no-store"}
 PARTNER_HOME = "/partnerzone"
@@ -42,7 +42,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def minutes_to_wait(blocked: service.Blocked) -> int:
+def minutes_to_wait(blocked: Blocked) -> int:
     return max(1, -(-blocked.seconds // 60))
 
 
@@ -51,7 +51,7 @@ def too_many(
     template: str,
     context: dict[str, Any],
     message: str,
-    blocked: service.Blocked,
+    blocked: Blocked,
 ) -> Response[Any]:
     """The form again, with the rate limit's message at the e-mail field."""
     context["form"].add_error("email", message)
@@ -60,7 +60,7 @@ def too_many(
     )
 
 
-def too_many_requests(blocked: service.Blocked) -> str:
+def too_many_requests(blocked: Blocked) -> str:
     minutes = minutes_to_wait(blocked)
     return ngettext(
         "Too many requests from your network. Try again in %(num)d minute.",
@@ -85,7 +85,7 @@ class AccountController(Controller):
             await service.register(
                 form.email_address, form.password, current_language(), client_address(request)
             )
-        except service.Blocked as blocked:
+        except Blocked as blocked:
             return too_many(
                 request,
                 "accounts/register.html",
@@ -148,7 +148,7 @@ class AccountController(Controller):
             )
         try:
             await service.resend_activation(form.email_address, client_address(request))
-        except service.Blocked as blocked:
+        except Blocked as blocked:
             return too_many(
                 request,
                 "accounts/link_problem.html",
@@ -184,7 +184,7 @@ class AccountController(Controller):
             account = await service.sign_in(
                 form.email_address, form.password, client_address(request)
             )
-        except service.Blocked as blocked:
+        except Blocked as blocked:
             message = ngettext(
                 "Too many failed attempts. Try again in %(num)d minute.",
                 "Too many failed attempts. Try again in %(num)d minutes.",
@@ -235,7 +235,7 @@ class AccountController(Controller):
             return page(request, "accounts/forgot_password.html", {"form": form}, status_code=422)
         try:
             await service.request_password_reset(form.email_address, client_address(request))
-        except service.Blocked as blocked:
+        except Blocked as blocked:
             return too_many(
                 request,
                 "accounts/forgot_password.html",
@@ -284,7 +284,3 @@ class AccountController(Controller):
         except service.LinkProblem as problem:
             return self._link_problem(request, problem, "reset")
         return redirect(request, "/aanmelden?melding=wachtwoord-gewijzigd")
-
-    @get(PARTNER_HOME, guards=[requires_account], name="partner_home")
-    async def partner_home(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        return page(request, "accounts/home.html", {"account": current_account(request)})

@@ -21,6 +21,7 @@ from app.piccolo_conf import DB
 from app.web import throttle
 from app.web.i18n import N_
 from app.web.sessions import end_all_sessions
+from app.web.throttle import Blocked
 
 ACTIVATION = "activation"
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
@@ -36,11 +37,6 @@ class InvalidCredentials(AccountError):
 
 class NotActivated(AccountError):
     pass
-
-
-@dataclass(frozen=True)
-class Blocked(AccountError):
-    seconds: int
 
 
 @dataclass(frozen=True)

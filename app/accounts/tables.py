@@ -17,6 +17,10 @@ class Account(Table, tablename="account"):
     activated_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     password_changed_at = Timestamptz(default=TimestamptzNow())
+    # The partner profile this account is linked to (at most one); a UUID rather than a
+    # ForeignKey here because the partner table is defined after this one.
+    partner = UUID(null=True, default=None)
+    partner_linked_at = Timestamptz(null=True, default=None)
 
 
 class AccountToken(Table, tablename="account_token"):

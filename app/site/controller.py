@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromQuery
 
 from app.accounts import service as accounts
 from app.config import LANGUAGES, Settings
+from app.partners import directory
+from app.partners import service as partners
 from app.piccolo_conf import DB
 from app.web.i18n import LANGUAGE_COOKIE
 from app.web.render import page, redirect, safe_next
@@ -18,8 +22,36 @@ from app.web.templating import ASSETS
 
 class SiteController(Controller):
     @get("/", name="home")
-    async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        return page(request, "site/home.html")
+    async def home(
+        self,
+        request: Request[Any, Any, Any],
+        q: FromQuery[str] = "",
+        categorie: FromQuery[str] = "",
+        pagina: FromQuery[str] = "1",
+    ) -> Response[Any]:
+        """The landing page with the partner directory; the URL holds search and filter."""
+        number = int(pagina) if pagina.isdigit() else 1
+        result = await directory.search(q, categorie, number)
+
+        def page_url(n: int) -> str:
+            params = {
+                key: value
+                for key, value in (("q", q.strip()), ("categorie", categorie), ("pagina", str(n)))
+                if value and (key != "pagina" or n > 1)
+            }
+            return "/?" + urlencode(params) + "#partners" if params else "/#partners"
+
+        return page(
+            request,
+            "site/home.html",
+            {
+                "result": result,
+                "query": q,
+                "category": categorie,
+                "page_url": page_url,
+                "categories": await partners.all_categories(),
+            },
+        )
 
     @get("/voorwaarden", name="terms")
     async def terms(self, request: Request[Any, Any, Any]) -> Response[Any]:

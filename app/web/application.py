@@ -21,6 +21,7 @@ from app.config import Settings, get_settings
 from app.mail.controller import MailboxController
 from app.mail.senders import make_sender
 from app.mail.worker import Worker
+from app.partners.controller import ProfileController, PublicPartnerController
 from app.piccolo_conf import DB
 from app.site.controller import SiteController
 from app.web import i18n
@@ -61,6 +62,8 @@ def build(settings: Settings | None = None) -> Litestar:
     route_handlers: list[Any] = [
         SiteController,
         AccountController,
+        ProfileController,
+        PublicPartnerController,
         create_static_files_router(
             path="/static",
             directories=[ASSETS],

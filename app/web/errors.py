@@ -42,7 +42,11 @@ def error_page(request: Request[Any, Any, Any], status: int) -> Response[Any]:
     )
 
 
-def not_authorized(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Response[Any]:
+def not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
+    from app.web.sessions import ProfileRequired
+
+    if isinstance(exc, ProfileRequired):
+        return Redirect("/profiel/kiezen", status_code=303)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return Redirect(f"/aanmelden?next={quote(target, safe='')}", status_code=303)
 

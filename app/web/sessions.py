@@ -34,6 +34,7 @@ class CurrentAccount:
     email: str
     language: str
     session_hash: str
+    partner_id: UUID | None = None
 
 
 def cookie_name(settings: Settings) -> str:
@@ -61,7 +62,7 @@ async def load_session(token: str, idle: dt.timedelta) -> CurrentAccount | None:
     digest = token_hash(token)
     rows = await WebSession.raw(
         """
-        SELECT a.id, a.email, a.language, s.last_seen_at, now() AS now
+        SELECT a.id, a.email, a.language, a.partner, s.last_seen_at, now() AS now
         FROM web_session s JOIN account a ON a.id = s.account_id
         WHERE s.id_hash = {} AND s.expires_at > now() AND s.last_seen_at > now() - {}::interval
         """,
@@ -75,7 +76,7 @@ async def load_session(token: str, idle: dt.timedelta) -> CurrentAccount | None:
         await WebSession.update({WebSession.last_seen_at: row["now"]}).where(
             WebSession.id_hash == digest
         )
-    return CurrentAccount(row["id"], row["email"], row["language"], digest)
+    return CurrentAccount(row["id"], row["email"], row["language"], digest, row["partner"])
 
 
 async def start_session(
@@ -122,6 +123,27 @@ def requires_account(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     """Guard for partner pages; the error handler sends the visitor to Aanmelden."""
     if connection.scope.get("user") is None:
         raise NotAuthorizedException()
+
+
+class ProfileRequired(NotAuthorizedException):
+    """A signed-in account without a partner profile asked for a page that needs one."""
+
+
+def requires_profile(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for partner pages: signed in, and linked to a profile (manual §3.2)."""
+    user: CurrentAccount | None = connection.scope.get("user")
+    if user is None:
+        raise NotAuthorizedException()
+    if user.partner_id is None:
+        raise ProfileRequired()
+
+
+def signed_in(request: Request[Any, Any, Any]) -> CurrentAccount:
+    """The account of a request that passed the requires_account guard."""
+    user: CurrentAccount | None = request.scope.get("user")
+    if user is None:
+        raise NotAuthorizedException()
+    return user
 
 
 def current_account(request: Request[Any, Any, Any]) -> CurrentAccount | None:

@@ -62,6 +62,13 @@ MAIL_REQUESTS_RECIPIENT = Policy(
 )
 
 
+@dataclass(frozen=True)
+class Blocked(Exception):
+    """Refused by a rate limit; `seconds` until the next attempt is allowed."""
+
+    seconds: int
+
+
 def _key(policy: Policy, subject: str) -> str:
     return f"{policy.name}:{subject}"
 
@@ -112,3 +119,13 @@ async def purge_stale() -> None:
         "DELETE FROM throttle WHERE window_started_at < now() - interval '1 day'"
         " AND (blocked_until IS NULL OR blocked_until < now())"
     )
+
+
+# Guessing invitation codes: a few wrong codes per account, then a growing wait.
+INVITATION_ACCOUNT = Policy(
+    "invitation:account",
+    free=5,
+    window=dt.timedelta(hours=1),
+    first_block=dt.timedelta(minutes=1),
+    longest=dt.timedelta(minutes=30),
+)

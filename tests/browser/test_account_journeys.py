@@ -40,7 +40,7 @@ async def sign_in(visitor: Any, email: str, password: str = PASSWORD) -> None:
     await page.get_by_label("E-mail").fill(email)
     await page.get_by_label("Wachtwoord").fill(password)
     await page.get_by_role("button", name="Aanmelden").click()
-    await page.wait_for_url("**/partnerzone")
+    await page.wait_for_url("**/profiel/kiezen")
 
 
 async def test_register_activate_sign_in_and_out(visitor_factory: Any) -> None:
@@ -60,9 +60,10 @@ async def test_register_activate_sign_in_and_out(visitor_factory: Any) -> None:
     await page.get_by_label("E-mail").fill(email)
     await page.get_by_label("Wachtwoord").fill(PASSWORD)
     await page.get_by_role("button", name="Aanmelden").click()
-    await page.wait_for_url("**/partnerzone")
-    await page.get_by_text(f"Je bent aangemeld als {email}.").wait_for()
-    await visitor.check("partnerzone")
+    await page.wait_for_url("**/profiel/kiezen")
+    await page.get_by_text("Je account is nog niet gekoppeld aan een partnerprofiel.").wait_for()
+    assert email in await page.locator(".account-email").inner_text()
+    await visitor.check("profiel-kiezen")
 
     await page.get_by_role("button", name="Afmelden").click()
     await page.wait_for_url("**/aanmelden?melding=afgemeld")
@@ -103,7 +104,7 @@ async def test_forgotten_password_signs_out_the_other_browser(visitor_factory: A
     await sign_in(second, email, NEW_PASSWORD)
     await second.check("partnerzone-telefoon")
 
-    await first.goto("/partnerzone")
+    await first.goto("/profiel/kiezen")
     assert "/aanmelden" in first.page.url, "the reset signed the other browser out"
 
 

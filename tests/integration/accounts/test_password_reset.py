@@ -28,7 +28,7 @@ async def test_reset_sets_the_new_password_and_signs_out_everywhere(
     account = await make_account()
     elsewhere = browser_for(app)
     await elsewhere.submit("/aanmelden", {"email": account.email, "password": PASSWORD})
-    assert (await elsewhere.get("/partnerzone")).status_code == 200
+    assert (await elsewhere.get("/profiel/kiezen")).status_code == 200
 
     link = await reset_link(client, account.email)
     form = await client.get(link)
@@ -36,7 +36,7 @@ async def test_reset_sets_the_new_password_and_signs_out_everywhere(
     done = await client.submit(link, {"password": NEW_PASSWORD, "password_repeat": NEW_PASSWORD})
 
     assert done.headers["location"] == "/aanmelden?melding=wachtwoord-gewijzigd"
-    assert (await elsewhere.get("/partnerzone")).status_code == 303
+    assert (await elsewhere.get("/profiel/kiezen")).status_code == 303
     assert await WebSession.count().where(WebSession.account_id == account.id) == 0
     signed_in = await client.submit(
         "/aanmelden", {"email": account.email, "password": NEW_PASSWORD}

@@ -24,7 +24,9 @@ async def test_sign_in_starts_a_session_and_sign_out_ends_it(client: Browser) ->
     cookie = response.headers["set-cookie"]
     assert "portal_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
     home = await client.get("/partnerzone")
-    assert home.status_code == 200 and account.email in home.text
+    assert home.headers["location"] == "/profiel/kiezen", "no profile yet: the manual's choice"
+    choice = await client.get("/profiel/kiezen")
+    assert choice.status_code == 200 and account.email in choice.text
 
     await client.submit("/afmelden")
     assert await WebSession.count().where(WebSession.account_id == account.id) == 0
@@ -39,7 +41,7 @@ async def test_a_planted_session_id_is_replaced_at_sign_in(client: Browser) -> N
     await sign_in(client, account.email)
 
     assert client.cookies["portal_session"] != "planted-by-an-attacker"
-    assert (await client.get("/partnerzone")).status_code == 200
+    assert (await client.get("/profiel/kiezen")).status_code == 200
 
 
 async def test_session_id_differs_per_sign_in(client: Browser) -> None:
@@ -113,11 +115,11 @@ async def test_idle_and_expired_sessions_are_refused(client: Browser) -> None:
     account = await make_account()
     await sign_in(client, account.email)
     await WebSession.raw("UPDATE web_session SET last_seen_at = now() - interval '3 hours'")
-    assert (await client.get("/partnerzone")).status_code == 303
+    assert (await client.get("/profiel/kiezen")).status_code == 303
 
     await sign_in(client, account.email)
     await WebSession.raw("UPDATE web_session SET expires_at = now() - interval '1 second'")
-    assert (await client.get("/partnerzone")).status_code == 303
+    assert (await client.get("/profiel/kiezen")).status_code == 303
 
 
 @pytest.mark.parametrize(

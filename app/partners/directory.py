@@ -1,0 +1,87 @@
+"""The public partner directory: who integrates with the vendor, and what they do.
+
+Only partners whose profile is active and public and that have at least one approved
+application are ever shown, in lists, in search results and on their own page alike; and
+only the fields the manual marks as public.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.partners.service import LISTED
+from app.partners.tables import Partner
+from app.web.i18n import current_language
+
+PER_PAGE = 12
+SUMMARY_LENGTH = 220
+
+
+@dataclass(frozen=True)
+class DirectoryPage:
+    partners: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _names_column() -> str:
+    return "c.name_en" if current_language() == "en" else "c.name_nl"
+
+
+async def search(query: str = "", category: str = "", page: int = 1) -> DirectoryPage:
+    """Listed partners matching a search term (name, description) and a category key."""
+    query = query.strip()[:100]
+    conditions = [LISTED]
+    arguments: list[Any] = []
+    if query:
+        conditions.append("(p.name || ' ' || p.description) ILIKE {}")
+        arguments.append(_like(query))
+    if category:
+        conditions.append(
+            "EXISTS (SELECT 1 FROM partner_category pc JOIN category k"
+            " ON k.id = pc.category WHERE pc.partner = p.id AND k.key = {})"
+        )
+        arguments.append(category)
+    where = " AND ".join(conditions)
+    counted = await Partner.raw(
+        f"SELECT count(*) AS n FROM partner p WHERE {where}",  # noqa: S608
+        *arguments,
+    )
+    total = counted[0]["n"]
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(max(page, 1), pages)
+    rows = await Partner.raw(
+        f"""
+        SELECT p.slug, p.name, left(p.description, {SUMMARY_LENGTH}) AS summary,
+               length(p.description) > {SUMMARY_LENGTH} AS longer, p.logo_etag,
+               coalesce((SELECT array_agg({_names_column()}::text ORDER BY c.position)
+                         FROM partner_category pc JOIN category c ON c.id = pc.category
+                         WHERE pc.partner = p.id), ARRAY[]::text[]) AS categories
+        FROM partner p WHERE {where}
+        ORDER BY p.name_key LIMIT {PER_PAGE} OFFSET {(page - 1) * PER_PAGE}
+        """,  # noqa: S608 - only constants and placeholders are interpolated
+        *arguments,
+    )
+    return DirectoryPage(list(rows), total, page, pages)
+
+
+async def public_partner(slug: str) -> dict[str, Any] | None:
+    """The public fields of one listed partner (those marked * in the manual)."""
+    rows = await Partner.raw(
+        f"""
+        SELECT p.slug, p.name, p.description, p.website, p.extra_info, p.logo_etag,
+               coalesce((SELECT array_agg({_names_column()}::text ORDER BY c.position)
+                         FROM partner_category pc JOIN category c ON c.id = pc.category
+                         WHERE pc.partner = p.id), ARRAY[]::text[]) AS categories
+        FROM partner p WHERE p.slug = {{}} AND {LISTED}
+        """,  # noqa: S608 - only constants and placeholders are interpolated
+        slug,
+    )
+    return rows[0] if rows else None

@@ -1,0 +1,417 @@
+"""Partner profiles (manual §3.2): creating, linking colleagues, editing with a history.
+
+Every function takes the signed-in account and checks itself that the account may do what
+it asks: templates only hide what a user may not do, the rules live here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.accounts.tables import Account
+from app.crypto import token_hash
+from app.mail import service as mail
+from app.partners.forms import ProfileData
+from app.partners.tables import Category, InvitationCode, Partner, PartnerCategory, PartnerChange
+from app.piccolo_conf import DB
+from app.web import throttle
+from app.web.i18n import N_, current_language
+from app.web.throttle import Blocked
+
+INVITATION_DAYS = 5
+# Letters and digits that cannot be mistaken for one another when read aloud or retyped.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 12
+PROFILE_FIELDS = (
+    "name",
+    "enterprise_number",
+    "description",
+    "contact_person",
+    "street",
+    "house_number",
+    "postcode",
+    "municipality",
+    "country",
+    "public",
+    "website",
+    "extra_info",
+)
+
+
+class PartnerError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NameTaken(PartnerError):
+    name: str
+
+
+class AlreadyLinked(PartnerError):
+    pass
+
+
+class NoProfile(PartnerError):
+    pass
+
+
+@dataclass(frozen=True)
+class InvitationProblem(PartnerError):
+    """'unknown', 'expired' or 'revoked'."""
+
+    reason: str
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:200] or "partner"
+
+
+async def _free_slug(name: str) -> str:
+    base = slugify(name)
+    rows = await Partner.raw(
+        "SELECT slug FROM partner WHERE slug = {} OR slug LIKE {}", base, f"{base}-%"
+    )
+    taken = {row["slug"] for row in rows}
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
+
+
+async def linked_partner(account_id: UUID) -> UUID | None:
+    row = await Account.select(Account.partner).where(Account.id == account_id).first()
+    return row["partner"] if row else None
+
+
+async def _require_partner(account_id: UUID) -> UUID:
+    partner_id = await linked_partner(account_id)
+    if partner_id is None:
+        raise NoProfile()
+    return partner_id
+
+
+async def _name_taken(name: str, except_partner: UUID | None = None) -> bool:
+    rows = await Partner.raw("SELECT id FROM partner WHERE name_key = lower(btrim({}))", name)
+    return any(row["id"] != except_partner for row in rows)
+
+
+async def create_profile(account_id: UUID, email: str, data: ProfileData) -> UUID:
+    """Create a profile and link the creating account to it, in one transaction."""
+    if data.logo is None:
+        raise ValueError("a new profile needs a logo")
+    async with DB.transaction():
+        rows = await Account.raw("SELECT partner FROM account WHERE id = {} FOR UPDATE", account_id)
+        if not rows or rows[0]["partner"] is not None:
+            raise AlreadyLinked()
+        if await _name_taken(data.name):
+            raise NameTaken(data.name)
+        try:
+            created = await Partner.raw(
+                """
+                INSERT INTO partner (slug, name, enterprise_number, description, email,
+                    contact_person, street, house_number, postcode, municipality, country,
+                    public, website, extra_info, logo, logo_type, logo_etag, created_by)
+                VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})
+                RETURNING id
+                """,
+                await _free_slug(data.name),
+                data.name,
+                data.enterprise_number,
+                data.description,
+                email,
+                data.contact_person,
+                data.street,
+                data.house_number,
+                data.postcode,
+                data.municipality,
+                data.country,
+                data.public,
+                data.website,
+                data.extra_info,
+                data.logo.data,
+                data.logo.content_type,
+                data.logo.etag,
+                account_id,
+            )
+        except asyncpg.UniqueViolationError as error:
+            # Another profile with this name was created at the same moment.
+            if "name_key" in (error.constraint_name or ""):
+                raise NameTaken(data.name) from None
+            raise
+        partner_id: UUID = created[0]["id"]
+        await _set_categories(partner_id, data.categories)
+        await Account.raw(
+            "UPDATE account SET partner = {}, partner_linked_at = now() WHERE id = {}",
+            partner_id,
+            account_id,
+        )
+    return partner_id
+
+
+async def _set_categories(partner_id: UUID, category_ids: list[int]) -> None:
+    await PartnerCategory.delete().where(PartnerCategory.partner == partner_id)
+    if category_ids:
+        await PartnerCategory.raw(
+            "INSERT INTO partner_category (partner, category)"
+            " SELECT {}, id FROM category WHERE id = ANY({})",
+            partner_id,
+            category_ids,
+        )
+
+
+async def category_names(category_ids: list[int]) -> list[str]:
+    rows = (
+        await Category.select(Category.name_nl, Category.name_en)
+        .where(Category.id.is_in(category_ids or [0]))
+        .order_by(Category.position)
+    )
+    column = "name_en" if current_language() == "en" else "name_nl"
+    return [row[column] for row in rows]
+
+
+async def update_profile(account_id: UUID, email: str, data: ProfileData) -> dict[str, Any]:
+    """Save changes to the account's own profile; log and mail which fields changed."""
+    async with DB.transaction():
+        partner_id = await _require_partner(account_id)
+        rows = await Partner.raw("SELECT * FROM partner WHERE id = {} FOR UPDATE", partner_id)
+        old = rows[0]
+        if data.name != old["name"] and await _name_taken(data.name, partner_id):
+            raise NameTaken(data.name)
+        old_categories = await _category_ids(partner_id)
+        new_values = {field: getattr(data, field) for field in PROFILE_FIELDS}
+        changes: dict[str, Any] = {
+            field: [old[field], value] for field, value in new_values.items() if old[field] != value
+        }
+        if sorted(old_categories) != data.categories:
+            changes["categories"] = [
+                await category_names(old_categories),
+                await category_names(data.categories),
+            ]
+        if data.logo is not None and data.logo.etag != old["logo_etag"]:
+            changes["logo"] = [None, None]
+        if not changes:
+            return changes
+        assignments = ", ".join(f"{field} = {{}}" for field in PROFILE_FIELDS)
+        values = [new_values[field] for field in PROFILE_FIELDS]
+        try:
+            await Partner.raw(
+                f"UPDATE partner SET {assignments}, updated_at = now() WHERE id = {{}}",  # noqa: S608 - fixed column names
+                *values,
+                partner_id,
+            )
+        except asyncpg.UniqueViolationError:
+            raise NameTaken(data.name) from None
+        if data.logo is not None and "logo" in changes:
+            await Partner.raw(
+                "UPDATE partner SET logo = {}, logo_type = {}, logo_etag = {} WHERE id = {}",
+                data.logo.data,
+                data.logo.content_type,
+                data.logo.etag,
+                partner_id,
+            )
+        if "categories" in changes:
+            await _set_categories(partner_id, data.categories)
+        await PartnerChange.insert(
+            PartnerChange(
+                partner=partner_id, account=account_id, account_email=email, changes=changes
+            )
+        )
+        await _notify_change(old, email, list(changes))
+    return changes
+
+
+async def _category_ids(partner_id: UUID) -> list[int]:
+    rows = await PartnerCategory.select(PartnerCategory.category).where(
+        PartnerCategory.partner == partner_id
+    )
+    return [row["category"] for row in rows]
+
+
+async def _notify_change(profile: dict[str, Any], changed_by: str, fields: list[str]) -> None:
+    """The profile's e-mail address hears of every change, in its owner's language."""
+    owner = await Account.select(Account.language).where(Account.email == profile["email"]).first()
+    await mail.enqueue(
+        mail.compose(
+            "profile_changed",
+            profile["email"],
+            owner["language"] if owner else "nl",
+            N_("%(brand)s — Your partner profile was changed"),
+            partner=profile["name"],
+            changed_by=changed_by,
+            fields=fields,
+            url=mail.link("/profiel"),
+        )
+    )
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(code: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", code.upper())
+
+
+def format_code(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+async def create_invitation(account_id: UUID) -> str:
+    """A new invitation code for the account's profile, valid five days; shown once."""
+    partner_id = await _require_partner(account_id)
+    code = _new_code()
+    await InvitationCode.insert(
+        InvitationCode(
+            partner=partner_id,
+            code_hash=token_hash(code),
+            hint=code[-4:],
+            created_by=account_id,
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=INVITATION_DAYS),
+        )
+    )
+    return format_code(code)
+
+
+async def revoke_invitation(account_id: UUID, code_id: int) -> None:
+    partner_id = await _require_partner(account_id)
+    await InvitationCode.raw(
+        "UPDATE invitation_code SET revoked_at = now()"
+        " WHERE id = {} AND partner = {} AND revoked_at IS NULL",
+        code_id,
+        partner_id,
+    )
+
+
+async def link_with_code(account_id: UUID, code: str, client_address: str) -> UUID:
+    """Link an account that has no profile yet, with a colleague's invitation code."""
+    wait = max(
+        await throttle.seconds_blocked(throttle.INVITATION_ACCOUNT, str(account_id)),
+        await throttle.seconds_blocked(throttle.SIGN_IN_ADDRESS, client_address),
+    )
+    if wait:
+        raise Blocked(wait)
+    async with DB.transaction():
+        rows = await Account.raw("SELECT partner FROM account WHERE id = {} FOR UPDATE", account_id)
+        if not rows or rows[0]["partner"] is not None:
+            raise AlreadyLinked()
+        found = await InvitationCode.raw(
+            "SELECT partner, expires_at, revoked_at FROM invitation_code WHERE code_hash = {}",
+            token_hash(normalise_code(code)),
+        )
+        problem = _code_problem(found[0] if found else None)
+        if problem is None:
+            partner_id: UUID = found[0]["partner"]
+            await Account.raw(
+                "UPDATE account SET partner = {}, partner_linked_at = now() WHERE id = {}",
+                partner_id,
+                account_id,
+            )
+            return partner_id
+    await throttle.record(throttle.INVITATION_ACCOUNT, str(account_id))
+    await throttle.record(throttle.SIGN_IN_ADDRESS, client_address)
+    raise InvitationProblem(problem or "unknown")
+
+
+def _code_problem(row: dict[str, Any] | None) -> str | None:
+    if row is None:
+        return "unknown"
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["expires_at"] <= dt.datetime.now(dt.UTC):
+        return "expired"
+    return None
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    profile: dict[str, Any]
+    categories: list[int]
+    category_names: list[str]
+    users: list[dict[str, Any]]
+    invitations: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+
+async def my_profile(account_id: UUID) -> ProfileView:
+    """Everything Mijn profiel shows, for the account's own profile only."""
+    partner_id = await _require_partner(account_id)
+    profile = (
+        await Partner.select(
+            *[
+                getattr(Partner, f)
+                for f in (
+                    "id",
+                    "slug",
+                    "email",
+                    "active",
+                    "logo_etag",
+                    "created_at",
+                    "updated_at",
+                    *PROFILE_FIELDS,
+                )
+            ]
+        )
+        .where(Partner.id == partner_id)
+        .first()
+    )
+    categories = await _category_ids(partner_id)
+    users = (
+        await Account.select(Account.email, Account.partner_linked_at)
+        .where(Account.partner == partner_id)
+        .order_by(Account.partner_linked_at)
+    )
+    invitations = await InvitationCode.raw(
+        "SELECT id, hint, created_at, expires_at, revoked_at, expires_at > now() AS valid"
+        " FROM invitation_code WHERE partner = {} AND expires_at > now() - interval '30 days'"
+        " ORDER BY created_at DESC",
+        partner_id,
+    )
+    history = (
+        await PartnerChange.select(
+            PartnerChange.account_email, PartnerChange.changed_at, PartnerChange.changes
+        )
+        .where(PartnerChange.partner == partner_id)
+        .order_by(PartnerChange.changed_at, ascending=False)
+        .limit(50)
+        .output(load_json=True)
+    )
+    if profile is None:
+        raise NoProfile()
+    return ProfileView(
+        profile, categories, await category_names(categories), users, invitations, history
+    )
+
+
+async def all_categories() -> list[dict[str, Any]]:
+    rows = await Category.select().order_by(Category.position)
+    column = "name_en" if current_language() == "en" else "name_nl"
+    return [{"id": row["id"], "key": row["key"], "name": row[column]} for row in rows]
+
+
+async def logo_for(slug: str, account_id: UUID | None) -> dict[str, Any] | None:
+    """A logo is public for listed partners, and visible to the profile's own users."""
+    rows = await Partner.raw(
+        f"""
+        SELECT p.logo, p.logo_type, p.logo_etag, ({LISTED}) AS listed FROM partner p
+        WHERE p.slug = {{}} AND (({LISTED}) OR p.id = (SELECT partner FROM account WHERE id = {{}}))
+        """,  # noqa: S608 - LISTED is a constant
+        slug,
+        account_id,
+    )
+    return rows[0] if rows else None
+
+
+# The directory's rule (manual §3): active, public, and at least one approved application.
+LISTED = (
+    "p.active AND p.public AND EXISTS (SELECT 1 FROM application a"
+    " WHERE a.partner = p.id AND a.status = 'goedgekeurd')"
+)
