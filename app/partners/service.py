@@ -20,6 +20,7 @@ from app.accounts.tables import Account
 from app.crypto import token_hash
 from app.mail import service as mail
 from app.partners.forms import ProfileData
+from app.partners.logos import Logo
 from app.partners.tables import Category, InvitationCode, Partner, PartnerCategory, PartnerChange
 from app.piccolo_conf import DB
 from app.web import throttle
@@ -108,12 +109,30 @@ async def create_profile(account_id: UUID, email: str, data: ProfileData) -> UUI
     """Create a profile and link the creating account to it, in one transaction."""
     if data.logo is None:
         raise ValueError("a new profile needs a logo")
-    async with DB.transaction():
+    async with DB.transaction() as transaction:
         rows = await Account.raw("SELECT partner FROM account WHERE id = {} FOR UPDATE", account_id)
         if not rows or rows[0]["partner"] is not None:
             raise AlreadyLinked()
         if await _name_taken(data.name):
             raise NameTaken(data.name)
+        partner_id = await _insert_partner(transaction, account_id, email, data, data.logo)
+        await _set_categories(partner_id, data.categories)
+        await Account.raw(
+            "UPDATE account SET partner = {}, partner_linked_at = now() WHERE id = {}",
+            partner_id,
+            account_id,
+        )
+    return partner_id
+
+
+async def _insert_partner(
+    transaction: Any, account_id: UUID, email: str, data: ProfileData, logo: Logo
+) -> UUID:
+    """Insert the profile row. A profile with the same name or address (slug) created at the
+    same moment by someone else makes the insert fail; a savepoint keeps the transaction
+    usable to find out which, so the user gets the manual's message or a free address."""
+    for _attempt in range(3):
+        savepoint = await transaction.savepoint()
         try:
             created = await Partner.raw(
                 """
@@ -137,24 +156,20 @@ async def create_profile(account_id: UUID, email: str, data: ProfileData) -> UUI
                 data.public,
                 data.website,
                 data.extra_info,
-                data.logo.data,
-                data.logo.content_type,
-                data.logo.etag,
+                logo.data,
+                logo.content_type,
+                logo.etag,
                 account_id,
             )
-        except asyncpg.UniqueViolationError as error:
-            # Another profile with this name was created at the same moment.
-            if "name_key" in (error.constraint_name or ""):
+        except asyncpg.UniqueViolationError:
+            await savepoint.rollback_to()
+            if await _name_taken(data.name):
                 raise NameTaken(data.name) from None
-            raise
+            continue
+        await savepoint.release()
         partner_id: UUID = created[0]["id"]
-        await _set_categories(partner_id, data.categories)
-        await Account.raw(
-            "UPDATE account SET partner = {}, partner_linked_at = now() WHERE id = {}",
-            partner_id,
-            account_id,
-        )
-    return partner_id
+        return partner_id
+    raise RuntimeError("no free address for the profile after three attempts")
 
 
 async def _set_categories(partner_id: UUID, category_ids: list[int]) -> None:

@@ -44,6 +44,9 @@ def page(
 def _fragment_target(request: Request[Any, Any, Any], template_name: str) -> str | None:
     if not isinstance(request, HTMXRequest) or not request.htmx or request.htmx.boosted:
         return None
+    if request.htmx.history_restore_request:
+        # The back button after a fragment swap: htmx wants the whole page.
+        return None
     target = request.htmx.target
     if not target:
         return None

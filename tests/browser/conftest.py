@@ -39,8 +39,14 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    base: str
+    database_url: str
+
+
 @pytest.fixture(scope="session")
-def live_server(postgres: PostgresServer) -> Iterator[str]:
+def live_server(postgres: PostgresServer) -> Iterator[LiveServer]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is needed at {CHROMIUM} (apt-get install chromium)")
     url = fresh_database(postgres, f"portal_browser_{os.getpid()}")
@@ -75,7 +81,7 @@ def live_server(postgres: PostgresServer) -> Iterator[str]:
     else:
         process.kill()
         pytest.fail(f"portal serve did not start:\n{log.read_text()}")
-    yield base
+    yield LiveServer(base, url)
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -112,6 +118,8 @@ class Visitor:
     name: str
     problems: list[str] = field(default_factory=list)
     shots: int = 0
+    # Without JavaScript axe-core cannot run; such pages are checked with it elsewhere.
+    javascript: bool = True
 
     async def goto(self, path: str) -> None:
         await self.page.goto(self.base + path)
@@ -119,9 +127,9 @@ class Visitor:
     async def check(self, label: str) -> None:
         """axe-core finds no violation; the page is screenshotted for a person to look at."""
         await self.page.wait_for_load_state("load")
-        result: dict[str, Any] = await self.page.evaluate(
-            "axe.run(document, {resultTypes: ['violations']})"
-        )
+        result: dict[str, Any] = {"violations": []}
+        if self.javascript:
+            result = await self.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         violations = [
             f"{v['id']}: {v['help']} ({', '.join(n['target'][0] for n in v['nodes'][:3])})"
             for v in result["violations"]
@@ -151,7 +159,7 @@ class Visitor:
 
 @pytest.fixture
 async def visitor_factory(
-    browser: Browser, live_server: str, request: pytest.FixtureRequest
+    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[Any]:
     contexts: list[BrowserContext] = []
 
@@ -166,7 +174,9 @@ async def visitor_factory(
         await context.add_init_script(path=str(AXE))
         page = await context.new_page()
         label = name or re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name[5:])[:60]
-        visitor = Visitor(context, page, live_server, f"{label}-{len(contexts)}")
+        visitor = Visitor(
+            context, page, live_server.base, f"{label}-{len(contexts)}", javascript=javascript
+        )
 
         def console(message: Any) -> None:
             # Chromium logs every 4xx/5xx as "Failed to load resource", the error pages'

@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import PHONE
+from tests.browser.steps import new_address, register, sign_in
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
-_numbers = itertools.count(1)
 NEW_PASSWORD = "Nieuw#Wachtwoord42"
-
-
-def new_address() -> str:
-    return f"browser{next(_numbers)}-{id(_numbers)}@voorbeeld.be"
-
-
-async def register(visitor: Any, email: str, password: str = PASSWORD) -> None:
-    page = visitor.page
-    await visitor.goto("/")
-    await visitor.check("landing")
-    await page.get_by_role("link", name="Word partner").click()
-    await visitor.check("registreren")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Wachtwoord", exact=True).fill(password)
-    await page.get_by_label("Wachtwoord herhalen").fill(password)
-    await page.get_by_label("Ik ga akkoord").check()
-    await page.get_by_role("button", name="Registreren").click()
-    await page.wait_for_url("**/registreren/controleer-je-mailbox")
-    await visitor.check("controleer-je-mailbox")
-
-
-async def sign_in(visitor: Any, email: str, password: str = PASSWORD) -> None:
-    page = visitor.page
-    await visitor.goto("/aanmelden")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Wachtwoord").fill(password)
-    await page.get_by_role("button", name="Aanmelden").click()
-    await page.wait_for_url("**/profiel/kiezen")
 
 
 async def test_register_activate_sign_in_and_out(visitor_factory: Any) -> None:
@@ -132,8 +103,7 @@ async def test_bad_input_is_explained_next_to_each_field(
     assert await page.get_by_label("Wachtwoord", exact=True).input_value() == ""
     assert await page.get_by_label("E-mail").get_attribute("aria-invalid") == "true"
     assert page.url.endswith("/registreren")
-    if javascript:
-        await visitor.check("formulierfouten")
+    await visitor.check("formulierfouten")
 
 
 async def test_the_portal_speaks_english_on_request(visitor_factory: Any) -> None:
