@@ -50,7 +50,14 @@ def configure(engine: PortalEngine, url: str, settings: Settings) -> None:
         "min_size": settings.database.pool_min_size,
         "max_size": settings.database.pool_max_size,
         "command_timeout": 30,
-        "server_settings": {"application_name": "partnerportaal"},
+        "server_settings": {
+            "application_name": "partnerportaal",
+            # asyncpg prepares every query; after five runs PostgreSQL would switch to one
+            # generic plan per statement, which is wrong for searches whose best plan
+            # depends on the pattern (a rare word wants the trigram index, a common one a
+            # scan in name order). Planning each run costs a fraction of a millisecond.
+            "plan_cache_mode": "force_custom_plan",
+        },
     }
 
 

@@ -61,10 +61,16 @@ CREATE TABLE partner (
     logo_etag varchar(64) NOT NULL,
     created_by uuid REFERENCES account (id) ON DELETE SET NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    -- What the directory's search looks in, lower-cased once on write rather than per search.
+    search_text text GENERATED ALWAYS AS (lower(name || ' ' || description)) STORED,
+    -- Shown in the public directory: active, public and with an approved application. Kept
+    -- by the triggers below, so it can never disagree with the rows it is derived from; the
+    -- directory reads one indexed column instead of checking applications per partner.
+    listed boolean NOT NULL DEFAULT false
 );
-CREATE INDEX partner_search ON partner USING gin ((name || ' ' || description) gin_trgm_ops);
-CREATE INDEX partner_listed ON partner (name_key) WHERE active AND public;
+CREATE INDEX partner_search ON partner USING gin (search_text gin_trgm_ops) WHERE listed;
+CREATE INDEX partner_listed ON partner (name_key) WHERE listed;
 
 CREATE TABLE partner_category (
     partner uuid NOT NULL REFERENCES partner (id) ON DELETE CASCADE,
@@ -112,6 +118,37 @@ CREATE TABLE application (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX application_approved ON application (partner) WHERE status = 'goedgekeurd';
+
+CREATE FUNCTION partner_is_listed(p partner) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT p.active AND p.public AND EXISTS (
+        SELECT 1 FROM application a WHERE a.partner = p.id AND a.status = 'goedgekeurd')
+$$;
+
+CREATE FUNCTION partner_set_listed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.listed := partner_is_listed(NEW);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER partner_listed_on_change BEFORE INSERT OR UPDATE OF active, public ON partner
+    FOR EACH ROW EXECUTE FUNCTION partner_set_listed();
+
+CREATE FUNCTION application_refresh_listed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE partner p SET listed = partner_is_listed(p)
+        WHERE p.id = OLD.partner AND p.listed IS DISTINCT FROM partner_is_listed(p);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE partner p SET listed = partner_is_listed(p)
+        WHERE p.id = NEW.partner AND p.listed IS DISTINCT FROM partner_is_listed(p);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER application_listed_on_change
+    AFTER INSERT OR DELETE OR UPDATE OF status, partner ON application
+    FOR EACH ROW EXECUTE FUNCTION application_refresh_listed();
 """
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -406,8 +407,18 @@ async def my_profile(account_id: UUID) -> ProfileView:
     )
 
 
+_categories: tuple[float, list[dict[str, Any]]] = (0.0, [])
+CATEGORIES_TTL = 60.0
+
+
 async def all_categories() -> list[dict[str, Any]]:
-    rows = await Category.select().order_by(Category.position)
+    """The category list, in the current language. It changes only through migrations or
+    the back-office, so each process keeps it for a minute instead of asking every page."""
+    global _categories
+    fetched_at, rows = _categories
+    if time.monotonic() - fetched_at > CATEGORIES_TTL:
+        rows = await Category.select().order_by(Category.position)
+        _categories = (time.monotonic(), rows)
     column = "name_en" if current_language() == "en" else "name_nl"
     return [{"id": row["id"], "key": row["key"], "name": row[column]} for row in rows]
 
@@ -425,8 +436,6 @@ async def logo_for(slug: str, account_id: UUID | None) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-# The directory's rule (manual §3): active, public, and at least one approved application.
-LISTED = (
-    "p.active AND p.public AND EXISTS (SELECT 1 FROM application a"
-    " WHERE a.partner = p.id AND a.status = 'goedgekeurd')"
-)
+# The directory's rule (manual §3): active, public, and at least one approved application;
+# the database keeps it in partner.listed (see the migration that creates the table).
+LISTED = "p.listed"

@@ -53,6 +53,8 @@ class Partner(Table, tablename="partner"):
     created_by = ForeignKey(references=Account, null=True)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    # Derived by the database (active, public, an approved application); never set it.
+    listed = Boolean(default=False)
 
 
 class PartnerCategory(Table, tablename="partner_category"):

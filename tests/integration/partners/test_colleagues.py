@@ -42,7 +42,9 @@ async def test_a_colleague_joins_with_the_code_and_both_see_the_profile(
     stored = await InvitationCode.objects().first()
     assert stored is not None
     assert stored.code_hash == token_hash(normalise_code(code)), "only the hash is kept"
-    assert abs(stored.expires_at - stored.created_at - dt.timedelta(days=5)) < dt.timedelta(seconds=1)
+    assert abs(stored.expires_at - stored.created_at - dt.timedelta(days=5)) < dt.timedelta(
+        seconds=1
+    )
     assert code.replace("-", "") not in str(stored.code_hash)
 
     colleague = await make_account()
