@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -135,3 +136,83 @@ def translations() -> None:
 
     for language, missing in update().items():
         click.echo(f"{language}: {missing} untranslated")
+
+
+def _run_with_database(work: Any) -> Any:
+    """Run `work(settings)` (a coroutine function) against the configured database."""
+    from app import db
+    from app.piccolo_conf import DB
+
+    settings = _load()
+    with database(settings) as ready:
+
+        async def run() -> Any:
+            db.configure(DB, ready.database.url, ready)
+            async with db.connected(DB):
+                await db.migrate()
+                return await work(ready)
+
+        return asyncio.run(run())
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys of the identity server."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Start signing with a new key; the previous one stays published for a while."""
+    from app.identity import keys as signing
+
+    kid = _run_with_database(signing.rotate)
+    click.echo(f"New signing key {kid}; tokens signed with the previous key keep verifying.")
+
+
+@main.group()
+def clients() -> None:
+    """Clients of the identity server."""
+
+
+@clients.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def clients_import(path: str) -> None:
+    """Import clients from IdentityServer's client JSON or a CSV (idempotent)."""
+    from pathlib import Path
+
+    from app.identity.importer import import_clients, read_file
+
+    text = Path(path).read_text(encoding="utf-8")
+    specs = read_file(path, text)
+
+    async def work(settings: Settings) -> Any:
+        return await import_clients(specs, settings)
+
+    report = _run_with_database(work)
+    for line in report.lines():
+        click.echo(line)
+
+
+@clients.command("add")
+@click.argument("client_id")
+@click.option("--scope", "scopes", multiple=True, help="A scope to grant; repeat for more.")
+def clients_add(client_id: str, scopes: tuple[str, ...]) -> None:
+    """Add a client; its secret is read from standard input (never from the command line)."""
+    from app.identity.importer import ClientSpec, import_clients
+    from app.identity.service import secret_hash
+
+    if sys.stdin.isatty():
+        secret = click.prompt("Client secret", hide_input=True, confirmation_prompt=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\n")
+    if len(secret) < 16:
+        _fail("a client secret needs at least 16 characters")
+    spec = ClientSpec(
+        client_id, [(secret_hash(secret), None)], list(scopes), ["client_credentials"]
+    )
+
+    async def work(settings: Settings) -> Any:
+        return await import_clients([spec], settings, granted_by="portal clients add")
+
+    for line in _run_with_database(work).lines():
+        click.echo(line)

@@ -60,14 +60,54 @@ class AccountSettings:
 
 
 @dataclass(frozen=True)
+class IdentitySettings:
+    token_lifetime_seconds: int = 3600
+    # How long a retired signing key stays in the JWKS, so tokens it signed still verify.
+    retired_key_days: int = 2
+
+
+@dataclass(frozen=True)
+class Api:
+    """One API of the vendor: a scope is `<scope_prefix>.<institution number>`."""
+
+    key: str
+    label: str
+    scope_prefix: str
+    docs_url: str = ""
+
+    @property
+    def resource(self) -> str:
+        """The API resource (token audience): the scope prefix up to its first dot."""
+        return self.scope_prefix.split(".", 1)[0]
+
+
+DEFAULT_APIS = (
+    Api("leerlingen", "Leerlingen", "api_informat_sas_leerlingen.leerlingen"),
+    Api(
+        "voorinschrijvingen", "Voorinschrijvingen", "api_informat_sas_leerlingen.voorinschrijvingen"
+    ),
+    Api("personeel", "Personeel", "api_informat_sas_personeel.personeel"),
+    Api("internen", "Internen", "api_informat_sas_internen.internen"),
+    Api("rekeningen", "Rekeningen", "api_informat_sas_rekeningen.rekeningen"),
+)
+
+
+@dataclass(frozen=True)
 class Settings:
     portal: PortalSettings = field(default_factory=PortalSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    apis: tuple[Api, ...] = DEFAULT_APIS
     # Secrets: only ever from the environment.
     secret_key: str = ""
     resend_api_key: str = ""
+    # The vendor's APIs authenticate at introspection with these: {resource: secret}.
+    api_secrets: dict[str, str] = field(default_factory=dict)
+
+    def api(self, key: str) -> Api | None:
+        return next((api for api in self.apis if api.key == key), None)
 
     @property
     def production(self) -> bool:
@@ -138,7 +178,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         "database": DatabaseSettings,
         "mail": MailSettings,
         "accounts": AccountSettings,
+        "identity": IdentitySettings,
     }
+    apis = _apis(raw.pop("apis", None))
     unknown = set(raw) - set(sections)
     if unknown:
         raise ConfigError(f"unknown section(s) in {path.name}: {', '.join(sorted(unknown))}")
@@ -147,10 +189,46 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         parts["database"] = dataclasses.replace(parts["database"], url=env["DATABASE_URL"])
     settings = Settings(
         **parts,
+        apis=apis,
         secret_key=env.get("PORTAL_SECRET_KEY", ""),
         resend_api_key=env.get("RESEND_API_KEY", ""),
+        api_secrets=_api_secrets(env.get("PORTAL_API_SECRETS", "")),
     )
     return _validated(settings)
+
+
+def _apis(entries: Any) -> tuple[Api, ...]:
+    if entries is None:
+        return DEFAULT_APIS
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("[[apis]] must list at least one API")
+    apis = []
+    for entry in entries:
+        try:
+            api = Api(**entry)
+        except TypeError as error:
+            raise ConfigError(f"[[apis]] entry {entry!r}: {error}") from None
+        if not api.key.isidentifier() or "." not in api.scope_prefix:
+            raise ConfigError(
+                f"[[apis]] {api.key!r}: key must be a name and scope_prefix look like resource.name"
+            )
+        apis.append(api)
+    if len({api.key for api in apis}) != len(apis):
+        raise ConfigError("[[apis]] keys must be unique")
+    return tuple(apis)
+
+
+def _api_secrets(value: str) -> dict[str, str]:
+    """`resource=secret;resource=secret` from PORTAL_API_SECRETS."""
+    secrets_by_resource = {}
+    for pair in filter(None, (part.strip() for part in value.split(";"))):
+        resource, _, secret = pair.partition("=")
+        if not resource or len(secret) < 16:
+            raise ConfigError(
+                "PORTAL_API_SECRETS: use resource=secret;… with secrets of at least 16 characters"
+            )
+        secrets_by_resource[resource.strip()] = secret.strip()
+    return secrets_by_resource
 
 
 def _validated(settings: Settings) -> Settings:

@@ -6,6 +6,7 @@ from app.accounts.tables import Account, AccountToken
 from app.applications.tables import Application
 from app.config import PROJECT_ROOT
 from app.db import APP_NAME
+from app.identity.tables import Client, ClientSecret, ScopeGrant, SigningKey
 from app.mail.tables import OutboxMail
 from app.partners.tables import (
     Category,
@@ -31,5 +32,9 @@ APP_CONFIG = AppConfig(
         InvitationCode,
         PartnerChange,
         Application,
+        Client,
+        ClientSecret,
+        ScopeGrant,
+        SigningKey,
     ],
 )

@@ -25,6 +25,7 @@ from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import EmbeddedPostgres, create_database, drop_database, with_database
 
 TEST_DATA_DIR = PROJECT_ROOT / ".data" / "test-postgres"
+INTROSPECTION_SECRET = "leerlingen-introspection-secret"
 
 
 @pytest.fixture(scope="session")
@@ -115,6 +116,7 @@ def make_settings(url: str, **mail: Any) -> Settings:
     settings = load_settings(env={"PORTAL_SECRET_KEY": "test-secret-" + "x" * 40})
     return dataclasses.replace(
         settings,
+        api_secrets={"api_informat_sas_leerlingen": INTROSPECTION_SECRET},
         database=dataclasses.replace(settings.database, url=url, pool_min_size=1),
         mail=dataclasses.replace(settings.mail, backend="mailbox", worker_in_process=False, **mail),
     )

@@ -141,3 +141,44 @@ async def approve_application(partner_id: object, status: str = "goedgekeurd") -
     from app.applications.tables import Application
 
     await Application.insert(Application(partner=partner_id, name="Koppeling", status=status))
+
+
+async def make_client(
+    client_id: str | None = None,
+    secret: str = "",
+    *,
+    scopes: list[tuple[str, str]] | None = None,
+    application_status: str | None = None,
+    enabled: bool = True,
+) -> dict[str, object]:
+    """A client with one secret and scope grants (api key, institution number)."""
+    from app.identity.service import new_secret, secret_hash
+    from app.identity.tables import Client, ClientSecret, ScopeGrant
+
+    client_id = client_id or f"informat_customer_{next(_numbers)}"
+    secret = secret or new_secret()
+    application = None
+    if application_status:
+        from app.applications.tables import Application
+
+        partner = await make_partner(listed=False)
+        rows = await Application.insert(
+            Application(partner=partner["id"], name="Koppeling", status=application_status)
+        )
+        application = rows[0]["id"]
+    created = await Client.insert(
+        Client(client_id=client_id, enabled=enabled, application=application)
+    )
+    client_pk = created[0]["id"]
+    secret_rows = await ClientSecret.insert(
+        ClientSecret(client=client_pk, value_hash=secret_hash(secret))
+    )
+    for api, number in scopes if scopes is not None else [("leerlingen", "123456")]:
+        await ScopeGrant.insert(ScopeGrant(client=client_pk, api=api, institution_number=number))
+    return {
+        "id": client_pk,
+        "client_id": client_id,
+        "secret": secret,
+        "secret_id": secret_rows[0]["id"],
+        "application": application,
+    }

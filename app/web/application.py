@@ -18,6 +18,9 @@ from litestar.static_files import create_static_files_router
 from app import db
 from app.accounts.controller import AccountController
 from app.config import Settings, get_settings
+from app.identity.controller import IdentityController
+from app.identity.keys import ensure_signing_key
+from app.identity.service import TokenService
 from app.mail.controller import MailboxController
 from app.mail.senders import make_sender
 from app.mail.worker import Worker
@@ -42,6 +45,7 @@ def build(settings: Settings | None = None) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start_pool(DB)
+        await ensure_signing_key()
         worker_task = None
         worker = None
         if settings.mail.worker_in_process:
@@ -64,6 +68,7 @@ def build(settings: Settings | None = None) -> Litestar:
         AccountController,
         ProfileController,
         PublicPartnerController,
+        IdentityController,
         create_static_files_router(
             path="/static",
             directories=[ASSETS],
@@ -92,7 +97,7 @@ def build(settings: Settings | None = None) -> Litestar:
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=None,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "tokens": TokenService(settings)}),
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             log_exceptions="debug",

@@ -1,0 +1,133 @@
+"""Signing keys for access tokens: ES256, kept in PostgreSQL, rotated by `portal keys rotate`.
+
+One key signs at a time. After a rotation the previous key stays published in the JWKS for
+`retired_key_days`, so tokens it signed keep verifying until they expire. Each process keeps
+the current key in memory and looks again every few seconds, so a rotation reaches every
+instance without a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.config import Settings
+from app.identity.tables import SigningKey
+from app.piccolo_conf import DB
+
+# Any 64-bit number, the same for every instance: one of them creates the first key.
+KEY_LOCK = 7_305_213_884_002
+REFRESH_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    kid: str
+    private_key: ec.EllipticCurvePrivateKey
+
+
+def _b64(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def _new_key() -> tuple[str, str, dict[str, str]]:
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    numbers = private_key.public_key().public_numbers()
+    kid = secrets.token_urlsafe(12)
+    jwk = {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64(numbers.x),
+        "y": _b64(numbers.y),
+        "kid": kid,
+        "use": "sig",
+        "alg": "ES256",
+    }
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return kid, pem, jwk
+
+
+async def _insert_key() -> str:
+    kid, pem, jwk = _new_key()
+    await SigningKey.raw(
+        "INSERT INTO signing_key (kid, private_pem, public_jwk) VALUES ({}, {}, {}::jsonb)",
+        kid,
+        pem,
+        json.dumps(jwk),
+    )
+    return kid
+
+
+async def ensure_signing_key() -> None:
+    """Create the first key on first start (instances starting together take turns)."""
+    async with DB.transaction() as transaction:
+        await transaction.connection.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+        if not await SigningKey.exists().where(SigningKey.retired_at.is_null()):
+            await _insert_key()
+
+
+async def rotate(settings: Settings) -> str:
+    """A new signing key; the previous one is retired but stays published for a while."""
+    async with DB.transaction() as transaction:
+        await transaction.connection.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+        await SigningKey.raw(
+            "UPDATE signing_key SET retired_at = now(),"
+            " unpublish_at = now() + make_interval(days => {}) WHERE retired_at IS NULL",
+            settings.identity.retired_key_days,
+        )
+        kid = await _insert_key()
+    return kid  # noqa: RET504 - returned after the transaction has committed
+
+
+async def published_keys() -> list[dict[str, Any]]:
+    rows = await SigningKey.raw(
+        "SELECT public_jwk FROM signing_key WHERE unpublish_at IS NULL OR unpublish_at > now()"
+        " ORDER BY created_at DESC"
+    )
+    return [
+        json.loads(row["public_jwk"]) if isinstance(row["public_jwk"], str) else row["public_jwk"]
+        for row in rows
+    ]
+
+
+class KeyRing:
+    """The current signing key of this process, refreshed from the database now and then."""
+
+    def __init__(self) -> None:
+        self._key: ActiveKey | None = None
+        self._checked = 0.0
+
+    async def current(self) -> ActiveKey:
+        if self._key is None or time.monotonic() - self._checked > REFRESH_SECONDS:
+            rows = await SigningKey.raw(
+                "SELECT kid, private_pem FROM signing_key WHERE retired_at IS NULL"
+            )
+            if not rows:
+                await ensure_signing_key()
+                rows = await SigningKey.raw(
+                    "SELECT kid, private_pem FROM signing_key WHERE retired_at IS NULL"
+                )
+            row = rows[0]
+            if self._key is None or self._key.kid != row["kid"]:
+                private_key = serialization.load_pem_private_key(
+                    row["private_pem"].encode(), password=None
+                )
+                if not isinstance(private_key, ec.EllipticCurvePrivateKey):
+                    raise TypeError("signing keys are EC P-256 keys")
+                self._key = ActiveKey(row["kid"], private_key)
+            self._checked = time.monotonic()
+        return self._key
+
+
+def retired_before(days: int) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=days)

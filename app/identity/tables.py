@@ -1,0 +1,61 @@
+"""Clients of the identity server, their secrets, the scopes granted to them, signing keys."""
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    BigSerial,
+    Boolean,
+    ForeignKey,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class Client(Table, tablename="client"):
+    """Partner software's technical key (manual §2.2: "wie?")."""
+
+    id = Serial(primary_key=True)
+    client_id = Varchar(length=200, unique=True)
+    enabled = Boolean(default=True)
+    # At most one application; NULL for a client brought along from the old server.
+    application = UUID(null=True, default=None)
+    description = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ClientSecret(Table, tablename="client_secret"):
+    """Only the base64 SHA-256 of a secret is kept (IdentityServer's format)."""
+
+    id = Serial(primary_key=True)
+    client = ForeignKey(references=Client)
+    value_hash = Varchar(length=64)
+    description = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)
+
+
+class ScopeGrant(Table, tablename="scope_grant"):
+    """Access to one API for one school (manual §2.2: "wat?")."""
+
+    id = BigSerial(primary_key=True)
+    client = ForeignKey(references=Client)
+    api = Varchar(length=40)
+    institution_number = Varchar(length=20)
+    granted_by = Varchar(length=320, default="")
+    granted_at = Timestamptz(default=TimestamptzNow())
+
+
+class SigningKey(Table, tablename="signing_key"):
+    kid = Varchar(length=64, primary_key=True)
+    algorithm = Varchar(length=10, default="ES256")
+    private_pem = Text()
+    public_jwk = JSONB()
+    created_at = Timestamptz(default=TimestamptzNow())
+    retired_at = Timestamptz(null=True, default=None)
+    unpublish_at = Timestamptz(null=True, default=None)
