@@ -31,6 +31,7 @@ class PortalSettings:
     environment: str = "development"
     default_language: str = "nl"
     support_url: str = "https://www.informat.be/support"
+    helpdesk_email: str = "helpdesk@informat.be"
 
 
 @dataclass(frozen=True)

@@ -137,11 +137,11 @@ async def load_client(client_id: str, address: str, settings: Settings) -> Clien
     return record
 
 
-def matching_secret(record: ClientRecord, secret: str) -> int | None:
+def matching_secret(valid_secrets: list[dict[str, Any]], secret: str) -> int | None:
     """The id of the valid secret that matches, comparing every one in constant time."""
     candidate = secret_hash(secret).encode()
     found = None
-    for stored in record.secrets:
+    for stored in valid_secrets:
         if hmac.compare_digest(candidate, str(stored["hash"]).encode()):
             found = int(stored["id"])
     return found
@@ -162,7 +162,9 @@ class TokenService:
         record = await load_client(client_id, address, self.settings) if client_id else None
         if record is not None and record.address_blocked:
             raise TokenError("invalid_client", 429, record.address_blocked)
-        secret_id = matching_secret(record, secret) if record is not None and secret else None
+        secret_id = (
+            matching_secret(record.secrets, secret) if record is not None and secret else None
+        )
         usable = (
             record is not None
             and secret_id is not None

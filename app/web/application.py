@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 
 from app import db
 from app.accounts.controller import AccountController
+from app.applications.controller import ApiDocumentationController, ApplicationController
 from app.config import Settings, get_settings
 from app.identity.controller import IdentityController
 from app.identity.keys import ensure_signing_key
@@ -69,6 +70,8 @@ def build(settings: Settings | None = None) -> Litestar:
         ProfileController,
         PublicPartnerController,
         IdentityController,
+        ApplicationController,
+        ApiDocumentationController,
         create_static_files_router(
             path="/static",
             directories=[ASSETS],

@@ -1,0 +1,328 @@
+"""Applicaties (manual §3.3): list, add (two ways), view, edit, client secrets; and the
+public API documentation."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+
+from app.accounts.controller import NO_STORE
+from app.applications import service
+from app.applications.forms import OVERLAPS, ApplicationForm, LinkClientForm
+from app.config import Settings
+from app.identity.service import issuer
+from app.web.i18n import _
+from app.web.render import page, redirect
+from app.web.sessions import requires_profile, signed_in
+
+
+def _settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def _keys(state: State) -> list[str]:
+    return [api.key for api in _settings(state).apis]
+
+
+def client_taken_message() -> str:
+    return _(
+        "Sorry! This client is already linked to another application. You can link a"
+        " client to one app only."
+    )
+
+
+def invalid_client_message() -> str:
+    return _(
+        "The client/secret you entered is not valid. If you have no valid client/secret,"
+        " request a new one."
+    )
+
+
+class ApplicationController(Controller):
+    path = "/applicaties"
+    guards = [requires_profile]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/", name="applications")
+    async def list_page(
+        self, request: Request[Any, Any, Any], state: State, melding: FromQuery[str] = ""
+    ) -> Response[Any]:
+        applications = await service.list_for(signed_in(request).id)
+        return page(
+            request,
+            "applications/list.html",
+            {
+                "applications": applications,
+                "message_key": melding,
+                "apis": {api.key: api.label for api in _settings(state).apis},
+            },
+        )
+
+    @get("/toevoegen", name="application_add")
+    async def add_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "applications/add.html", {"error": ""})
+
+    @post("/toevoegen")
+    async def add_choice(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        choice = (await request.form()).get("way")
+        if choice == "koppelen":
+            return redirect(request, "/applicaties/koppelen")
+        if choice == "nieuw":
+            return redirect(request, "/applicaties/nieuw")
+        return page(
+            request,
+            "applications/add.html",
+            {"error": _("Choose one of the two ways.")},
+            status_code=422,
+        )
+
+    @get("/nieuw", name="application_new")
+    async def new_page(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        return self._form(request, state, ApplicationForm(api_keys=_keys(state)), "new")
+
+    @post("/nieuw")
+    async def create(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        account = signed_in(request)
+        form = ApplicationForm(await request.form(), api_keys=_keys(state))
+        if not form.validate() or form.data is None:
+            return self._form(request, state, form, "new", status_code=422)
+        application_id = await service.request_new_client(account.id, account.email, form.data)
+        return redirect(request, f"/applicaties/{application_id}?melding=aangevraagd")
+
+    @get("/koppelen", name="application_link")
+    async def link_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return page(request, "applications/link.html", {"form": LinkClientForm()})
+
+    @post("/koppelen")
+    async def link(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        """Step 1 checks the client at once; step 2 (the app form) carries it along."""
+        settings = _settings(state)
+        data = await request.form()
+        credentials = LinkClientForm(data)
+        if not credentials.validate():
+            return page(
+                request,
+                "applications/link.html",
+                {"form": credentials},
+                status_code=422,
+                headers=NO_STORE,
+            )
+        try:
+            existing = await service.check_client(
+                credentials.client_id, credentials.client_secret, settings
+            )
+        except service.ClientTaken:
+            credentials.add_error("client_id", client_taken_message())
+            return page(
+                request,
+                "applications/link.html",
+                {"form": credentials},
+                status_code=409,
+                headers=NO_STORE,
+            )
+        except service.InvalidClient:
+            credentials.add_error("client_secret", invalid_client_message())
+            return page(
+                request,
+                "applications/link.html",
+                {"form": credentials},
+                status_code=422,
+                headers=NO_STORE,
+            )
+        if "step" not in data:
+            form = ApplicationForm(api_keys=_keys(state), apis=existing.apis)
+            return self._form(
+                request, state, form, "link", credentials=credentials, locked=existing.apis
+            )
+        form = ApplicationForm(data, api_keys=_keys(state))
+        form.apis = sorted(set(form.apis) | set(existing.apis), key=_keys(state).index)
+        if not form.validate() or form.data is None:
+            return self._form(
+                request,
+                state,
+                form,
+                "link",
+                status_code=422,
+                credentials=credentials,
+                locked=existing.apis,
+            )
+        account = signed_in(request)
+        try:
+            application_id = await service.link_existing_client(
+                account.id, credentials.client_id, credentials.client_secret, form.data, settings
+            )
+        except service.ClientTaken:
+            credentials.add_error("client_id", client_taken_message())
+            return page(
+                request,
+                "applications/link.html",
+                {"form": credentials},
+                status_code=409,
+                headers=NO_STORE,
+            )
+        except service.InvalidClient:
+            credentials.add_error("client_secret", invalid_client_message())
+            return page(
+                request,
+                "applications/link.html",
+                {"form": credentials},
+                status_code=422,
+                headers=NO_STORE,
+            )
+        return redirect(request, f"/applicaties/{application_id}?melding=gekoppeld")
+
+    def _form(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        form: ApplicationForm,
+        mode: str,
+        *,
+        status_code: int = 200,
+        application: dict[str, Any] | None = None,
+        credentials: LinkClientForm | None = None,
+        locked: list[str] | None = None,
+        losses: dict[str, int] | None = None,
+    ) -> Response[Any]:
+        return page(
+            request,
+            "applications/form.html",
+            {
+                "form": form,
+                "mode": mode,
+                "apis": _settings(state).apis,
+                "application": application,
+                "credentials": credentials,
+                "locked": locked or [],
+                "losses": losses or {},
+            },
+            status_code=status_code,
+            headers=NO_STORE if credentials else None,
+        )
+
+    @get("/{application_id:uuid}", name="application")
+    async def detail(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        application_id: FromPath[UUID],
+        melding: FromQuery[str] = "",
+    ) -> Response[Any]:
+        application = await self._get(request, application_id)
+        return page(
+            request,
+            "applications/detail.html",
+            {
+                "application": application,
+                "apis": _settings(state).apis,
+                "message_key": melding,
+                "new_secret": None,
+                "overlaps": list(OVERLAPS),
+                "issuer": issuer(_settings(state)),
+            },
+        )
+
+    async def _get(self, request: Request[Any, Any, Any], application_id: UUID) -> dict[str, Any]:
+        try:
+            return await service.get(signed_in(request).id, application_id)
+        except service.NotFound:
+            raise NotFoundException() from None
+
+    @get("/{application_id:uuid}/bewerken", name="application_edit")
+    async def edit_page(
+        self, request: Request[Any, Any, Any], state: State, application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        application = await self._get(request, application_id)
+        form = ApplicationForm(
+            {key: application[key] for key in ApplicationForm.fields if key in application},
+            api_keys=_keys(state),
+            apis=application["apis"],
+        )
+        return self._form(request, state, form, "edit", application=application)
+
+    @post("/{application_id:uuid}/bewerken")
+    async def save(
+        self, request: Request[Any, Any, Any], state: State, application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        account = signed_in(request)
+        application = await self._get(request, application_id)
+        form = ApplicationForm(await request.form(), api_keys=_keys(state))
+        if not form.validate() or form.data is None:
+            return self._form(
+                request, state, form, "edit", application=application, status_code=422
+            )
+        losses = await service.scopes_lost(account.id, application_id, form.data.apis)
+        if losses and not form.values["confirm_removal"]:
+            # Unticking an API deletes its scopes: say how many schools lose access first.
+            return self._form(
+                request,
+                state,
+                form,
+                "edit",
+                application=application,
+                losses=losses,
+                status_code=409,
+            )
+        try:
+            await service.update(account.id, application_id, form.data)
+        except service.NotEditable:
+            raise NotFoundException() from None
+        return redirect(request, f"/applicaties/{application_id}?melding=opgeslagen")
+
+    @post("/{application_id:uuid}/secrets")
+    async def new_secret(
+        self, request: Request[Any, Any, Any], state: State, application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        account = signed_in(request)
+        overlap = OVERLAPS.get(str((await request.form()).get("overlap", "0")), 0)
+        try:
+            secret = await service.generate_secret(account.id, application_id, overlap)
+        except service.NotFound:
+            raise NotFoundException() from None
+        except service.NoClient:
+            return redirect(request, f"/applicaties/{application_id}")
+        application = await self._get(request, application_id)
+        # Shown this once; the response must not be stored by the browser or a proxy.
+        return page(
+            request,
+            "applications/detail.html",
+            {
+                "application": application,
+                "apis": _settings(state).apis,
+                "message_key": "",
+                "new_secret": secret,
+                "overlaps": list(OVERLAPS),
+                "issuer": issuer(_settings(state)),
+            },
+            status_code=201,
+            headers=NO_STORE,
+        )
+
+    @post("/{application_id:uuid}/secrets/{secret_id:int}/intrekken")
+    async def revoke_secret(
+        self,
+        request: Request[Any, Any, Any],
+        application_id: FromPath[UUID],
+        secret_id: FromPath[int],
+    ) -> Response[Any]:
+        try:
+            await service.revoke_secret(signed_in(request).id, application_id, secret_id)
+        except service.NotFound:
+            raise NotFoundException() from None
+        return redirect(request, f"/applicaties/{application_id}?melding=ingetrokken#secrets")
+
+
+class ApiDocumentationController(Controller):
+    @get("/api-documentatie", name="api_docs")
+    async def docs(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        settings = _settings(state)
+        return page(
+            request,
+            "applications/api_docs.html",
+            {"apis": settings.apis, "issuer": issuer(settings)},
+        )

@@ -1,0 +1,68 @@
+"""The application form (manual §3.3) and the form to link an existing client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.web.forms import Form
+from app.web.i18n import _
+
+OVERLAPS = {"0": 0, "1": 1, "7": 7, "30": 30}
+
+
+@dataclass(frozen=True)
+class ApplicationData:
+    name: str
+    description: str
+    contact_person: str
+    contact_email: str
+    apis: list[str]
+
+
+class ApplicationForm(Form):
+    fields = ("name", "description", "contact_person", "contact_email", "confirm_removal")
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        api_keys: list[str],
+        apis: list[str] | None = None,
+    ) -> None:
+        super().__init__(data)
+        self.api_keys = api_keys
+        self.apis: list[str] = apis or []
+        if data is not None and hasattr(data, "getall"):
+            self.apis = [value for value in data.getall("apis", []) if value in api_keys]
+        self.data: ApplicationData | None = None
+
+    def clean(self) -> None:
+        name = self.required("name", _("Enter the name of the application."))
+        description = self.required("description", _("Describe what the application does."))
+        contact = self.required("contact_person", _("Enter a (technical) contact person."))
+        email = self.email("contact_email")
+        for field, limit in (("name", 200), ("description", 2000), ("contact_person", 200)):
+            if len(self.values[field].strip()) > limit:
+                self.errors.pop(field, None)
+                self.add_error(field, _("Use at most %(limit)s characters.", limit=limit))
+        if not self.apis:
+            self.add_error("apis", _("Choose at least one API."))
+        if self.valid:
+            self.data = ApplicationData(
+                name,
+                description,
+                contact,
+                email,
+                [key for key in self.api_keys if key in self.apis],
+            )
+
+
+class LinkClientForm(Form):
+    fields = ("client_id", "client_secret")
+    secret_fields = ()
+
+    def clean(self) -> None:
+        self.client_id = self.required("client_id", _("Enter the client ID."))
+        self.client_secret = self.required("client_secret", _("Enter the client secret."))

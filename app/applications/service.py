@@ -1,0 +1,329 @@
+"""Partner applications (manual §3.3): requesting a client, linking an existing one, API
+access and client secrets.
+
+Every function takes the signed-in account and only ever touches applications of the
+account's own partner profile; another partner's application is "not found".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from app.accounts.tables import Account
+from app.applications.forms import ApplicationData
+from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
+from app.config import Settings, get_settings
+from app.identity.service import matching_secret, new_secret, secret_hash
+from app.identity.tables import Client, ClientSecret, ScopeGrant
+from app.mail import service as mail
+from app.partners.tables import Partner
+from app.piccolo_conf import DB
+from app.web.i18n import N_
+
+QUEUE_CHANNEL = "application_queue"
+
+
+class ApplicationError(Exception):
+    pass
+
+
+class NotFound(ApplicationError):
+    pass
+
+
+class InvalidClient(ApplicationError):
+    """The client id and secret do not match a usable client (manual §4)."""
+
+
+class ClientTaken(ApplicationError):
+    """Sorry! Deze client is al gekoppeld aan een andere applicatie."""
+
+
+class NotEditable(ApplicationError):
+    pass
+
+
+class NoClient(ApplicationError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExistingClient:
+    id: int
+    client_id: str
+    apis: list[str]
+
+
+async def _partner_of(account_id: UUID) -> UUID:
+    row = await Account.select(Account.partner).where(Account.id == account_id).first()
+    if row is None or row["partner"] is None:
+        raise NotFound()
+    partner_id: UUID = row["partner"]
+    return partner_id
+
+
+async def list_for(account_id: UUID) -> list[dict[str, Any]]:
+    partner_id = await _partner_of(account_id)
+    rows: list[dict[str, Any]] = await Application.raw(
+        """
+        SELECT a.id, a.name, a.status, a.created_at, c.client_id,
+               coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
+                         WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
+        FROM application a LEFT JOIN client c ON c.application = a.id
+        WHERE a.partner = {} ORDER BY a.created_at DESC
+        """,
+        partner_id,
+    )
+    return rows
+
+
+async def get(account_id: UUID, application_id: UUID) -> dict[str, Any]:
+    """One application of the account's own partner, with its client and secrets."""
+    partner_id = await _partner_of(account_id)
+    rows = await Application.raw(
+        """
+        SELECT a.*, c.id AS client_pk, c.client_id, c.enabled AS client_enabled
+        FROM application a LEFT JOIN client c ON c.application = a.id
+        WHERE a.id = {} AND a.partner = {}
+        """,
+        application_id,
+        partner_id,
+    )
+    if not rows:
+        raise NotFound()
+    application: dict[str, Any] = rows[0]
+    application["apis"] = await _apis(application_id)
+    application["secrets"] = []
+    application["schools"] = {}
+    if application["client_pk"]:
+        application["secrets"] = await ClientSecret.raw(
+            "SELECT id, description, created_at, expires_at, revoked_at, last_used_at,"
+            " revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AS valid"
+            " FROM client_secret WHERE client = {} ORDER BY created_at DESC",
+            application["client_pk"],
+        )
+        grants = await ScopeGrant.raw(
+            "SELECT api, count(*) AS schools FROM scope_grant WHERE client = {} GROUP BY api",
+            application["client_pk"],
+        )
+        application["schools"] = {row["api"]: row["schools"] for row in grants}
+    return application
+
+
+async def _apis(application_id: UUID) -> list[str]:
+    rows = await Application.raw(
+        "SELECT api FROM application_api WHERE application = {} ORDER BY api", application_id
+    )
+    return [row["api"] for row in rows]
+
+
+async def _set_apis(application_id: UUID, apis: list[str]) -> None:
+    await Application.raw("DELETE FROM application_api WHERE application = {}", application_id)
+    for api in apis:
+        await Application.raw(
+            "INSERT INTO application_api (application, api) VALUES ({}, {})", application_id, api
+        )
+
+
+async def request_new_client(account_id: UUID, email: str, data: ApplicationData) -> UUID:
+    """Nieuwe client ID aanvragen: the application waits for the helpdesk (status Nieuw)."""
+    async with DB.transaction():
+        partner_id = await _partner_of(account_id)
+        created = await Application.raw(
+            "INSERT INTO application (partner, name, description, contact_person,"
+            " contact_email, status, created_by) VALUES ({}, {}, {}, {}, {}, {}, {})"
+            " RETURNING id",
+            partner_id,
+            data.name,
+            data.description,
+            data.contact_person,
+            data.contact_email,
+            NEW,
+            account_id,
+        )
+        application_id: UUID = created[0]["id"]
+        await _set_apis(application_id, data.apis)
+        await _tell_helpdesk(application_id, data.name, partner_id, email)
+    return application_id
+
+
+async def _tell_helpdesk(application_id: UUID, name: str, partner_id: UUID, by: str) -> None:
+    """Mail the helpdesk; a NOTIFY (delivered on commit) updates open approval queues."""
+    partner = await Partner.select(Partner.name).where(Partner.id == partner_id).first()
+    settings = get_settings()
+    await mail.enqueue(
+        mail.compose(
+            "application_submitted",
+            settings.portal.helpdesk_email,
+            "nl",
+            N_("%(brand)s Partnerportaal — Application to review: %(application)s"),
+            application=name,
+            partner=partner["name"] if partner else "",
+            submitted_by=by,
+            url=mail.link("/"),
+        )
+    )
+    await Application.raw("SELECT pg_notify({}, {})", QUEUE_CHANNEL, str(application_id))
+
+
+async def check_client(client_id: str, secret: str, settings: Settings) -> ExistingClient:
+    """A client that may be linked: the secret is valid and it has no application yet."""
+    rows = await Client.raw(
+        "SELECT id, client_id, enabled, application FROM client WHERE client_id = {}", client_id
+    )
+    return await _linkable(rows[0] if rows else None, secret, settings)
+
+
+async def _linkable(row: dict[str, Any] | None, secret: str, settings: Settings) -> ExistingClient:
+    if row is None or not row["enabled"]:
+        raise InvalidClient()
+    secrets = await ClientSecret.raw(
+        "SELECT id, value_hash AS hash FROM client_secret WHERE client = {}"
+        " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        row["id"],
+    )
+    if matching_secret(list(secrets), secret) is None:
+        raise InvalidClient()
+    if row["application"] is not None:
+        raise ClientTaken()
+    grants = await ScopeGrant.raw(
+        "SELECT DISTINCT api FROM scope_grant WHERE client = {}", row["id"]
+    )
+    known = [api.key for api in settings.apis]
+    apis = [key for key in known if key in {grant["api"] for grant in grants}]
+    return ExistingClient(row["id"], row["client_id"], apis)
+
+
+async def link_existing_client(
+    account_id: UUID, client_id: str, secret: str, data: ApplicationData, settings: Settings
+) -> UUID:
+    """Client ID & secret koppelen: approved at once, every existing scope stays valid.
+
+    The client row is locked while it is checked and linked, so of two partners linking the
+    same client at the same moment exactly one succeeds.
+    """
+    async with DB.transaction():
+        partner_id = await _partner_of(account_id)
+        rows = await Client.raw(
+            "SELECT id, client_id, enabled, application FROM client WHERE client_id = {}"
+            " FOR UPDATE",
+            client_id,
+        )
+        existing = await _linkable(rows[0] if rows else None, secret, settings)
+        apis = sorted(set(existing.apis) | set(data.apis), key=[a.key for a in settings.apis].index)
+        created = await Application.raw(
+            "INSERT INTO application (partner, name, description, contact_person,"
+            " contact_email, status, created_by) VALUES ({}, {}, {}, {}, {}, {}, {})"
+            " RETURNING id",
+            partner_id,
+            data.name,
+            data.description,
+            data.contact_person,
+            data.contact_email,
+            APPROVED,
+            account_id,
+        )
+        application_id: UUID = created[0]["id"]
+        await _set_apis(application_id, apis)
+        await Client.raw(
+            "UPDATE client SET application = {} WHERE id = {}", application_id, existing.id
+        )
+    return application_id
+
+
+async def scopes_lost(account_id: UUID, application_id: UUID, apis: list[str]) -> dict[str, int]:
+    """For each API that would be unticked: how many schools lose access."""
+    application = await get(account_id, application_id)
+    return {api: count for api, count in application["schools"].items() if api not in apis}
+
+
+async def update(account_id: UUID, application_id: UUID, data: ApplicationData) -> None:
+    """Save an application. Editing a rejected one sends it back to the helpdesk; unticking
+    an API deletes that API's scopes and tells the application's contact."""
+    async with DB.transaction():
+        application = await get(account_id, application_id)
+        if application["status"] == ARCHIVED:
+            raise NotEditable()
+        status = NEW if application["status"] == REJECTED else application["status"]
+        await Application.raw(
+            "UPDATE application SET name = {}, description = {}, contact_person = {},"
+            " contact_email = {}, status = {}, updated_at = now() WHERE id = {}",
+            data.name,
+            data.description,
+            data.contact_person,
+            data.contact_email,
+            status,
+            application_id,
+        )
+        await _set_apis(application_id, data.apis)
+        removed = [api for api in application["schools"] if api not in data.apis]
+        if removed and application["client_pk"]:
+            await ScopeGrant.raw(
+                "DELETE FROM scope_grant WHERE client = {} AND api = ANY({})",
+                application["client_pk"],
+                removed,
+            )
+            await mail.enqueue(
+                mail.compose(
+                    "scopes_removed",
+                    data.contact_email,
+                    "nl",
+                    N_("%(brand)s Partnerportaal — Data access removed for %(application)s"),
+                    application=data.name,
+                    apis=removed,
+                    url=mail.link(f"/applicaties/{application_id}"),
+                )
+            )
+        if application["status"] == REJECTED:
+            partner_id = await _partner_of(account_id)
+            email = await Account.select(Account.email).where(Account.id == account_id).first()
+            await _tell_helpdesk(
+                application_id, data.name, partner_id, email["email"] if email else ""
+            )
+
+
+async def generate_secret(account_id: UUID, application_id: UUID, overlap_days: int) -> str:
+    """A new client secret, shown once. Earlier secrets stay valid for the chosen overlap."""
+    async with DB.transaction():
+        application = await get(account_id, application_id)
+        if application["status"] != APPROVED or not application["client_pk"]:
+            raise NoClient()
+        secret = new_secret()
+        await ClientSecret.raw(
+            "UPDATE client_secret SET expires_at = least(coalesce(expires_at, 'infinity'),"
+            " now() + make_interval(days => {})) WHERE client = {} AND revoked_at IS NULL",
+            overlap_days,
+            application["client_pk"],
+        )
+        await ClientSecret.insert(
+            ClientSecret(
+                client=application["client_pk"],
+                value_hash=secret_hash(secret),
+                description="portal",
+            )
+        )
+    return secret
+
+
+async def revoke_secret(account_id: UUID, application_id: UUID, secret_id: int) -> None:
+    application = await get(account_id, application_id)
+    if not application["client_pk"]:
+        raise NotFound()
+    await ClientSecret.raw(
+        "UPDATE client_secret SET revoked_at = now() WHERE id = {} AND client = {}"
+        " AND revoked_at IS NULL",
+        secret_id,
+        application["client_pk"],
+    )
+
+
+async def archive(application_id: UUID) -> None:
+    """Gearchiveerd: the application is out of use and its client gets no more tokens.
+    (The helpdesk's action; the back-office calls it.)"""
+    await Application.raw(
+        "UPDATE application SET status = {}, updated_at = now() WHERE id = {}",
+        ARCHIVED,
+        application_id,
+    )
