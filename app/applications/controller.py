@@ -44,6 +44,25 @@ def invalid_client_message() -> str:
     )
 
 
+def link_refused(
+    request: Request[Any, Any, Any], credentials: LinkClientForm, refused: service.ApplicationError
+) -> Response[Any]:
+    """The client form again, with the manual's message for why the client cannot be linked."""
+    if isinstance(refused, service.ClientTaken):
+        credentials.add_error("client_id", client_taken_message())
+        status = 409
+    else:
+        credentials.add_error("client_secret", invalid_client_message())
+        status = 422
+    return page(
+        request,
+        "applications/link.html",
+        {"form": credentials},
+        status_code=status,
+        headers=NO_STORE,
+    )
+
+
 class ApplicationController(Controller):
     path = "/applicaties"
     guards = [requires_profile]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -116,24 +135,8 @@ class ApplicationController(Controller):
             existing = await service.check_client(
                 credentials.client_id, credentials.client_secret, settings
             )
-        except service.ClientTaken:
-            credentials.add_error("client_id", client_taken_message())
-            return page(
-                request,
-                "applications/link.html",
-                {"form": credentials},
-                status_code=409,
-                headers=NO_STORE,
-            )
-        except service.InvalidClient:
-            credentials.add_error("client_secret", invalid_client_message())
-            return page(
-                request,
-                "applications/link.html",
-                {"form": credentials},
-                status_code=422,
-                headers=NO_STORE,
-            )
+        except (service.ClientTaken, service.InvalidClient) as refused:
+            return link_refused(request, credentials, refused)
         if "step" not in data:
             form = ApplicationForm(api_keys=_keys(state), apis=existing.apis)
             return self._form(
@@ -156,24 +159,8 @@ class ApplicationController(Controller):
             application_id = await service.link_existing_client(
                 account.id, credentials.client_id, credentials.client_secret, form.data, settings
             )
-        except service.ClientTaken:
-            credentials.add_error("client_id", client_taken_message())
-            return page(
-                request,
-                "applications/link.html",
-                {"form": credentials},
-                status_code=409,
-                headers=NO_STORE,
-            )
-        except service.InvalidClient:
-            credentials.add_error("client_secret", invalid_client_message())
-            return page(
-                request,
-                "applications/link.html",
-                {"form": credentials},
-                status_code=422,
-                headers=NO_STORE,
-            )
+        except (service.ClientTaken, service.InvalidClient) as refused:
+            return link_refused(request, credentials, refused)
         return redirect(request, f"/applicaties/{application_id}?melding=gekoppeld")
 
     def _form(

@@ -127,24 +127,30 @@ async def _set_apis(application_id: UUID, apis: list[str]) -> None:
         )
 
 
+async def _insert(
+    partner_id: UUID, account_id: UUID, data: ApplicationData, status: str, apis: list[str]
+) -> UUID:
+    created = await Application.raw(
+        "INSERT INTO application (partner, name, description, contact_person, contact_email,"
+        " status, created_by) VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
+        partner_id,
+        data.name,
+        data.description,
+        data.contact_person,
+        data.contact_email,
+        status,
+        account_id,
+    )
+    application_id: UUID = created[0]["id"]
+    await _set_apis(application_id, apis)
+    return application_id
+
+
 async def request_new_client(account_id: UUID, email: str, data: ApplicationData) -> UUID:
     """Nieuwe client ID aanvragen: the application waits for the helpdesk (status Nieuw)."""
     async with DB.transaction():
         partner_id = await _partner_of(account_id)
-        created = await Application.raw(
-            "INSERT INTO application (partner, name, description, contact_person,"
-            " contact_email, status, created_by) VALUES ({}, {}, {}, {}, {}, {}, {})"
-            " RETURNING id",
-            partner_id,
-            data.name,
-            data.description,
-            data.contact_person,
-            data.contact_email,
-            NEW,
-            account_id,
-        )
-        application_id: UUID = created[0]["id"]
-        await _set_apis(application_id, data.apis)
+        application_id = await _insert(partner_id, account_id, data, NEW, data.apis)
         await _tell_helpdesk(application_id, data.name, partner_id, email)
     return application_id
 
@@ -213,20 +219,7 @@ async def link_existing_client(
         )
         existing = await _linkable(rows[0] if rows else None, secret, settings)
         apis = sorted(set(existing.apis) | set(data.apis), key=[a.key for a in settings.apis].index)
-        created = await Application.raw(
-            "INSERT INTO application (partner, name, description, contact_person,"
-            " contact_email, status, created_by) VALUES ({}, {}, {}, {}, {}, {}, {})"
-            " RETURNING id",
-            partner_id,
-            data.name,
-            data.description,
-            data.contact_person,
-            data.contact_email,
-            APPROVED,
-            account_id,
-        )
-        application_id: UUID = created[0]["id"]
-        await _set_apis(application_id, apis)
+        application_id = await _insert(partner_id, account_id, data, APPROVED, apis)
         await Client.raw(
             "UPDATE client SET application = {} WHERE id = {}", application_id, existing.id
         )
