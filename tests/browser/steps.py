@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 from typing import Any
 
 from tests.factories import PASSWORD
@@ -53,4 +54,32 @@ async def new_partner_user(visitor: Any, email: str | None = None) -> str:
     await register(visitor, email)
     await activate(visitor, email)
     await sign_in(visitor, email)
+    return email
+
+
+async def fill_profile(visitor: Any, name: str, logo: Path) -> None:
+    page = visitor.page
+    await page.get_by_label("Naam *").fill(name)
+    await page.get_by_label("Omschrijving *").fill(
+        "Wij tonen uurroosters van leerlingen in onze app.\nOuders zien wijzigingen meteen."
+    )
+    await page.get_by_label("Planning en uurroosters").check()
+    await page.get_by_label("Website *").fill("https://www.roosterapp.be")
+    await page.get_by_label("Logo *").set_input_files(str(logo))
+    await page.get_by_label("Contactpersoon").fill("Sara Claes")
+    await page.get_by_label("Straat", exact=True).fill("Kerkstraat")
+    await page.get_by_label("Nummer", exact=True).fill("5")
+    await page.get_by_label("Postcode").fill("2000")
+    await page.get_by_label("Gemeente").fill("Antwerpen")
+    await page.get_by_label("Land").fill("België")
+    await page.get_by_label("Publiek: toon dit profiel").check()
+
+
+async def new_partner_with_profile(visitor: Any, name: str, logo: Path) -> str:
+    """A signed-in partner user whose profile exists; returns the e-mail address."""
+    email = await new_partner_user(visitor)
+    await visitor.page.get_by_role("link", name="Nieuw profiel toevoegen").click()
+    await fill_profile(visitor, name, logo)
+    await visitor.page.get_by_role("button", name="Opslaan").click()
+    await visitor.page.wait_for_url("**/profiel?melding=aangemaakt")
     return email

@@ -9,28 +9,10 @@ import asyncpg
 import pytest
 
 from tests.browser.conftest import PHONE, LiveServer
-from tests.browser.steps import new_partner_user
+from tests.browser.steps import fill_profile, new_partner_user
 from tests.factories import png_bytes
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
-
-
-async def fill_profile(visitor: Any, name: str, logo: Path) -> None:
-    page = visitor.page
-    await page.get_by_label("Naam *").fill(name)
-    await page.get_by_label("Omschrijving *").fill(
-        "Wij tonen uurroosters van leerlingen in onze app.\nOuders zien wijzigingen meteen."
-    )
-    await page.get_by_label("Planning en uurroosters").check()
-    await page.get_by_label("Website *").fill("https://www.roosterapp.be")
-    await page.get_by_label("Logo *").set_input_files(str(logo))
-    await page.get_by_label("Contactpersoon").fill("Sara Claes")
-    await page.get_by_label("Straat", exact=True).fill("Kerkstraat")
-    await page.get_by_label("Nummer", exact=True).fill("5")
-    await page.get_by_label("Postcode").fill("2000")
-    await page.get_by_label("Gemeente").fill("Antwerpen")
-    await page.get_by_label("Land").fill("België")
-    await page.get_by_label("Publiek: toon dit profiel").check()
 
 
 async def approve_first_application(database_url: str, name: str) -> None:

@@ -1,0 +1,116 @@
+"""Stap 3 in a real browser: request a client, link an existing one, generate a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from app.identity.service import secret_hash
+from tests.browser.conftest import DESKTOP, PHONE, LiveServer
+from tests.browser.steps import new_partner_with_profile
+from tests.factories import png_bytes
+
+pytestmark = [pytest.mark.anyio, pytest.mark.browser]
+
+
+async def existing_client(database_url: str, client_id: str, secret: str) -> None:
+    """A client brought along from the old identity server, with two schools' scopes."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        client_pk = await connection.fetchval(
+            "INSERT INTO client (client_id) VALUES ($1) RETURNING id", client_id
+        )
+        await connection.execute(
+            "INSERT INTO client_secret (client, value_hash) VALUES ($1, $2)",
+            client_pk,
+            secret_hash(secret),
+        )
+        await connection.executemany(
+            "INSERT INTO scope_grant (client, api, institution_number) VALUES ($1, $2, $3)",
+            [(client_pk, "leerlingen", "111111"), (client_pk, "leerlingen", "222222")],
+        )
+    finally:
+        await connection.close()
+
+
+async def fill_application(page: Any, name: str) -> None:
+    await page.get_by_label("Naam", exact=True).fill(name)
+    await page.get_by_label("Omschrijving").fill("Synchroniseert klaslijsten met ons platform.")
+    await page.get_by_label("Contactpersoon").fill("Dev Eloper")
+    await page.get_by_label("E-mailadres").fill("dev@partner.be")
+
+
+async def test_request_link_and_generate_a_secret(
+    visitor_factory: Any, live_server: LiveServer, tmp_path: Path
+) -> None:
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(png_bytes(200, 200, "#0e8a7b"))
+    visitor = await visitor_factory("applicaties")
+    page = visitor.page
+    await new_partner_with_profile(visitor, f"Klaslijst {tmp_path.name[-6:]}", logo)
+
+    await page.get_by_role("link", name="Applicaties").first.click()
+    await visitor.check("applicaties-leeg")
+    await page.get_by_role("link", name="Applicatie toevoegen").click()
+    await visitor.check("toevoegen")
+    await page.get_by_label("Ik vraag een nieuwe client ID aan").check()
+    await page.get_by_role("button", name="Doorgaan").click()
+    await fill_application(page, "Klaslijstsync")
+    await page.get_by_label("Personeel").check()
+    await visitor.check("nieuwe-applicatie")
+    await page.get_by_role("button", name="Opslaan").click()
+    await page.wait_for_url("**?melding=aangevraagd")
+    await page.get_by_text("Nieuw", exact=True).wait_for()
+    await visitor.check("aangevraagd")
+
+    client_id = f"informat_customer_{tmp_path.name[-6:]}"
+    await existing_client(live_server.database_url, client_id, "bestaand-geheim-0123456789")
+    await visitor.goto("/applicaties/toevoegen")
+    await page.get_by_label("Ik koppel mijn client ID & secret").check()
+    await page.get_by_role("button", name="Doorgaan").click()
+    await page.get_by_label("Client ID").fill(client_id)
+    await page.get_by_label("Client Secret").fill("fout")
+    await page.get_by_role("button", name="Doorgaan").click()
+    await page.get_by_text("De ingevoerde client/secret is ongeldig.").first.wait_for()
+    await visitor.check("koppelen-fout")
+    await page.get_by_label("Client Secret").fill("bestaand-geheim-0123456789")
+    await page.get_by_role("button", name="Doorgaan").click()
+    await page.get_by_text(f"De client {client_id} is geldig.").wait_for()
+    assert await page.get_by_label("Leerlingen").is_checked()
+    await fill_application(page, "Bestaande koppeling")
+    await page.get_by_role("button", name="Opslaan").click()
+    await page.wait_for_url("**?melding=gekoppeld")
+    await page.get_by_text("Goedgekeurd", exact=True).wait_for()
+    assert "2 scholen" in await page.locator(".api-list").inner_text()
+
+    await page.get_by_label("Eerdere secrets blijven geldig gedurende").select_option("1")
+    await page.get_by_role("button", name="Genereer secret").click()
+    secret = (await page.locator("#new-secret").inner_text()).strip()
+    await visitor.check("secret")
+    async with httpx.AsyncClient(base_url=live_server.base) as software:
+        for value in (secret, "bestaand-geheim-0123456789"):
+            response = await software.post(
+                "/connect/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client_id,
+                    "client_secret": value,
+                },
+            )
+            assert response.status_code == 200
+            assert response.json()["scope"] == (
+                "api_informat_sas_leerlingen.leerlingen.111111"
+                " api_informat_sas_leerlingen.leerlingen.222222"
+            )
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+async def test_the_api_documentation_reads_well(visitor_factory: Any, viewport: str) -> None:
+    visitor = await visitor_factory(viewport=PHONE if viewport == "phone" else DESKTOP)
+    await visitor.goto("/api-documentatie")
+    await visitor.page.get_by_role("heading", name="API documentatie").wait_for()
+    await visitor.check(f"api-documentatie-{viewport}")
