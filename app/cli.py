@@ -216,3 +216,22 @@ def clients_add(client_id: str, scopes: tuple[str, ...]) -> None:
 
     for line in _run_with_database(work).lines():
         click.echo(line)
+
+
+@main.command()
+def demo() -> None:
+    """Load a small demo (partners, an account, a linkable client) and say how to use it."""
+    from app import demo as demo_data
+
+    if _load().production:
+        _fail("the demo's accounts have published passwords; it is refused in production")
+    info = _run_with_database(demo_data.load)
+    click.echo("Demo data loaded." if info.created else "Demo data was already there.")
+    click.echo(f"Sign in at /aanmelden as {demo_data.DEMO_EMAIL} with {demo_data.DEMO_PASSWORD}")
+    click.echo("Link an existing client under Applicaties → Ik koppel mijn client ID & secret:")
+    click.echo(f"  client ID {demo_data.LINKABLE_CLIENT}, secret {demo_data.LINKABLE_SECRET}")
+    click.echo("Get a token for the demo's own client:")
+    click.echo(
+        "  curl -d grant_type=client_credentials -d client_id=plantyn_demo"
+        " -d client_secret=plantyn-demo-secret-000000 http://127.0.0.1:8000/connect/token"
+    )
