@@ -9,7 +9,6 @@ instance without a restart.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import secrets
 import time
@@ -128,6 +127,3 @@ class KeyRing:
             self._checked = time.monotonic()
         return self._key
 
-
-def retired_before(days: int) -> dt.datetime:
-    return dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
