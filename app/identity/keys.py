@@ -126,4 +126,3 @@ class KeyRing:
                 self._key = ActiveKey(row["kid"], private_key)
             self._checked = time.monotonic()
         return self._key
-

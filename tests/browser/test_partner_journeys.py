@@ -85,8 +85,8 @@ async def test_profile_colleague_and_directory(
     await approve_first_application(live_server.database_url, name)
     visitor = await visitor_factory("bezoeker")
     await visitor.goto("/")
-    await visitor.page.get_by_label("Zoek op naam of omschrijving").fill("uurroosters")
-    await visitor.page.wait_for_url("**/?q=uurroosters*")  # the URL reflects the search
+    await visitor.page.get_by_label("Zoek op naam of omschrijving").fill("roosterapp")
+    await visitor.page.wait_for_url("**/?q=roosterapp*")  # the URL reflects the search
     await visitor.page.get_by_text("1 partner", exact=True).wait_for()
     card = visitor.page.locator(".partner-card").filter(has_text=name)
     await card.wait_for()
@@ -100,7 +100,7 @@ async def test_profile_colleague_and_directory(
     await visitor.page.locator(".partner-card").filter(has_text=name).wait_for()
     assert (
         await visitor.page.get_by_label("Zoek op naam of omschrijving").input_value()
-        == "uurroosters"
+        == "roosterapp"
     )
 
 

@@ -19,13 +19,18 @@ async def test_the_demo_is_usable_and_loads_once(client: Any, settings: Any) -> 
     assert await Partner.count().where(Partner.listed.eq(True)) == len(demo.PARTNERS)
     home = await client.get("/")
     assert "Classroom Cloud" in home.text and "SkillSpire" in home.text
-    signed_in = await client.submit("/aanmelden", {"email": demo.DEMO_EMAIL,
-                                                   "password": demo.DEMO_PASSWORD})
+    signed_in = await client.submit(
+        "/aanmelden", {"email": demo.DEMO_EMAIL, "password": demo.DEMO_PASSWORD}
+    )
     assert signed_in.status_code == 303
-    linkable = await applications.check_client(demo.LINKABLE_CLIENT, demo.LINKABLE_SECRET,
-                                               settings)
+    linkable = await applications.check_client(demo.LINKABLE_CLIENT, demo.LINKABLE_SECRET, settings)
     assert linkable.apis == ["leerlingen", "voorinschrijvingen"]
-    token = await client.post("/connect/token", data={
-        "grant_type": "client_credentials", "client_id": "plantyn_demo",
-        "client_secret": "plantyn-demo-secret-000000"})
+    token = await client.post(
+        "/connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "plantyn_demo",
+            "client_secret": "plantyn-demo-secret-000000",
+        },
+    )
     assert token.status_code == 200
