@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -71,7 +72,11 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
+)
+def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     """Migrate the database and serve the portal (and deliver mail)."""
     import uvicorn
 
@@ -82,18 +87,24 @@ def serve(host: str, port: int) -> None:
         applied = asyncio.run(_migrate(settings))
         if applied:
             click.echo(f"Applied {len(applied)} migration(s).")
-        config = uvicorn.Config(
-            create_app(settings),
-            host=host,
-            port=port,
-            proxy_headers=True,
-            timeout_graceful_shutdown=5,
-            log_level="info",
-        )
-        click.echo(f"Serving the portal on http://{host}:{port}")
+        options = {
+            "host": host,
+            "port": port,
+            "proxy_headers": True,
+            "access_log": access_log,
+            "timeout_graceful_shutdown": 5,
+            "log_level": "info",
+        }
+        click.echo(f"Serving the portal on http://{host}:{port} with {workers} process(es)")
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is the normal way out.
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run()
+            if workers > 1:
+                # Worker processes build the app from the environment (app.asgi); they share
+                # this process's database, embedded or not.
+                os.environ["DATABASE_URL"] = settings.database.url
+                uvicorn.run("app.asgi:application", workers=workers, **options)  # type: ignore[arg-type]
+            else:
+                uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()  # type: ignore[arg-type]
 
 
 @main.command()

@@ -1,11 +1,11 @@
 """Benchmark: /connect/token throughput and latency under wrk.
 
-    uv run python bench/token_endpoint.py [--seconds 15] [--connections 32]
+    uv run python bench/token_endpoint.py [--workers 2] [--seconds 15] [--connections 32]
 
-Starts `portal serve` on a fresh database (embedded PostgreSQL, or the server at
-DATABASE_URL) with one client holding five schools' scopes, then drives the token endpoint
-with wrk (Debian's `wrk` package) from the same machine, and reports requests per second and
-the latency distribution. Every request is a full client_credentials exchange: client
+Starts `portal serve --workers N --no-access-log` on a fresh database (embedded PostgreSQL,
+or the server at DATABASE_URL) with one client holding five schools' scopes, then drives the
+token endpoint with wrk (Debian's `wrk` package) from the same machine, and reports requests
+per second and the latency distribution. Every request is a full client_credentials exchange: client
 authentication, scope resolution and an ES256-signed JWT.
 """
 
@@ -90,6 +90,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
@@ -112,7 +113,15 @@ def main() -> int:
         port = free_port()
         env = {**os.environ, "DATABASE_URL": url}
         server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("portal")), "serve", "--port", str(port)],
+            [
+                str(Path(sys.executable).with_name("portal")),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(arguments.workers),
+                "--no-access-log",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -145,7 +154,7 @@ def main() -> int:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     percentiles = dict(re.findall(r"\s+(50|75|90|99)%\s+([\d.]+\w+)", output))
     print(
-        f"/connect/token, 1 process, {arguments.connections} connections,"
+        f"/connect/token, {arguments.workers} process(es), {arguments.connections} connections,"
         f" {arguments.seconds} s: {rate.group(1) if rate else '?'} requests/s,"
         f" p50 {percentiles.get('50')}, p99 {percentiles.get('99')},"
         f" errors {errors.group(1) if errors else 0}"
