@@ -16,6 +16,21 @@ from app.partners.logos import Logo, LogoError, process_logo
 from app.web.forms import Form
 from app.web.i18n import _
 
+# The profile's own fields, in the order of the form and the history.
+PROFILE_FIELDS = (
+    "name",
+    "enterprise_number",
+    "description",
+    "contact_person",
+    "street",
+    "house_number",
+    "postcode",
+    "municipality",
+    "country",
+    "public",
+    "website",
+    "extra_info",
+)
 LIMITS = {
     "name": 200,
     "description": 2000,
@@ -73,21 +88,7 @@ class ProfileData:
 
 
 class ProfileForm(Form):
-    fields = (
-        "name",
-        "enterprise_number",
-        "description",
-        "contact_person",
-        "street",
-        "house_number",
-        "postcode",
-        "municipality",
-        "country",
-        "public",
-        "website",
-        "extra_info",
-        "logo_data",
-    )
+    fields = (*PROFILE_FIELDS, "logo_data")
 
     def __init__(
         self,

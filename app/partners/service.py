@@ -20,7 +20,7 @@ import asyncpg
 from app.accounts.tables import Account
 from app.crypto import token_hash
 from app.mail import service as mail
-from app.partners.forms import ProfileData
+from app.partners.forms import PROFILE_FIELDS, ProfileData
 from app.partners.logos import Logo
 from app.partners.tables import Category, InvitationCode, Partner, PartnerCategory, PartnerChange
 from app.piccolo_conf import DB
@@ -32,20 +32,6 @@ INVITATION_DAYS = 5
 # Letters and digits that cannot be mistaken for one another when read aloud or retyped.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 12
-PROFILE_FIELDS = (
-    "name",
-    "enterprise_number",
-    "description",
-    "contact_person",
-    "street",
-    "house_number",
-    "postcode",
-    "municipality",
-    "country",
-    "public",
-    "website",
-    "extra_info",
-)
 
 
 class PartnerError(Exception):
