@@ -97,6 +97,25 @@ async def execute_script(sql: str) -> None:
     await transaction.connection.execute(sql)
 
 
+def sql_migration(migration_id: str, description: str, sql: str) -> Any:
+    """The `forwards` of a migration that runs one SQL script (in the migration's transaction)."""
+
+    async def forwards() -> Any:
+        from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+        manager = MigrationManager(
+            migration_id=migration_id, app_name=APP_NAME, description=description
+        )
+
+        async def run() -> None:
+            await execute_script(sql)
+
+        manager.add_raw(run)
+        return manager
+
+    return forwards
+
+
 async def migrate() -> list[str]:
     """Apply every pending migration in one transaction; returns the ids applied.
 

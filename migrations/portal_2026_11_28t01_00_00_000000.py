@@ -1,8 +1,6 @@
 """Accounts, e-mailed tokens, sessions, rate-limit counters and the mail outbox."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-
-from app.db import execute_script
+from app.db import sql_migration
 
 ID = "2026-11-28T01:00:00:000000"
 VERSION = "1.38.0"
@@ -69,11 +67,4 @@ CREATE INDEX outbox_mail_pending ON outbox_mail (next_attempt_at)
 """
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
-
-    async def run() -> None:
-        await execute_script(SQL)
-
-    manager.add_raw(run)
-    return manager
+forwards = sql_migration(ID, DESCRIPTION, SQL)

@@ -4,9 +4,7 @@ The application table starts minimal here (name and status), so the directory's 
 least one approved application", holds from the start; later migrations extend it.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-
-from app.db import execute_script
+from app.db import sql_migration
 
 ID = "2026-11-28T02:00:00:000000"
 VERSION = "1.38.0"
@@ -152,11 +150,4 @@ CREATE TRIGGER application_listed_on_change
 """
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
-
-    async def run() -> None:
-        await execute_script(SQL)
-
-    manager.add_raw(run)
-    return manager
+forwards = sql_migration(ID, DESCRIPTION, SQL)

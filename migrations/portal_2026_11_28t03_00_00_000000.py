@@ -1,9 +1,7 @@
 """The identity server: clients, their secrets, scope grants and signing keys; and the
 application fields of the manual (description, contact, API access, rejection reason)."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-
-from app.db import execute_script
+from app.db import sql_migration
 
 ID = "2026-11-28T03:00:00:000000"
 VERSION = "1.38.0"
@@ -76,11 +74,4 @@ CREATE UNIQUE INDEX signing_key_current ON signing_key ((true)) WHERE retired_at
 """
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
-
-    async def run() -> None:
-        await execute_script(SQL)
-
-    manager.add_raw(run)
-    return manager
+forwards = sql_migration(ID, DESCRIPTION, SQL)

@@ -200,6 +200,17 @@ class ApplicationController(Controller):
         application_id: FromPath[UUID],
         melding: FromQuery[str] = "",
     ) -> Response[Any]:
+        return await self._detail(request, state, application_id, message_key=melding)
+
+    async def _detail(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        application_id: UUID,
+        *,
+        message_key: str = "",
+        new_secret: str | None = None,
+    ) -> Response[Any]:
         application = await self._get(request, application_id)
         return page(
             request,
@@ -207,11 +218,14 @@ class ApplicationController(Controller):
             {
                 "application": application,
                 "apis": _settings(state).apis,
-                "message_key": melding,
-                "new_secret": None,
+                "message_key": message_key,
+                "new_secret": new_secret,
                 "overlaps": list(OVERLAPS),
                 "issuer": issuer(_settings(state)),
             },
+            # A new secret is shown this once: not stored by the browser or a proxy.
+            status_code=201 if new_secret else 200,
+            headers=NO_STORE if new_secret else None,
         )
 
     async def _get(self, request: Request[Any, Any, Any], application_id: UUID) -> dict[str, Any]:
@@ -273,22 +287,7 @@ class ApplicationController(Controller):
             raise NotFoundException() from None
         except service.NoClient:
             return redirect(request, f"/applicaties/{application_id}")
-        application = await self._get(request, application_id)
-        # Shown this once; the response must not be stored by the browser or a proxy.
-        return page(
-            request,
-            "applications/detail.html",
-            {
-                "application": application,
-                "apis": _settings(state).apis,
-                "message_key": "",
-                "new_secret": secret,
-                "overlaps": list(OVERLAPS),
-                "issuer": issuer(_settings(state)),
-            },
-            status_code=201,
-            headers=NO_STORE,
-        )
+        return await self._detail(request, state, application_id, new_secret=secret)
 
     @post("/{application_id:uuid}/secrets/{secret_id:int}/intrekken")
     async def revoke_secret(
