@@ -5,7 +5,6 @@ No inline script, no eval, no third-party origin: scripts and styles come from /
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 CSP = "; ".join(
@@ -45,16 +44,24 @@ def base_headers(production: bool) -> list[tuple[bytes, bytes]]:
 
 
 def security_headers_hook(production: bool) -> BeforeMessageSendHookHandler:
-    """A before-send hook, so that every response gets the headers, 404s for unknown paths too."""
+    """A before-send hook, so that every response gets the headers, 404s for unknown paths too.
+
+    A response may bring its own Content-Security-Policy (the mailbox's mail preview); every
+    other header here replaces one the response set."""
     headers = base_headers(production)
+    replaced = {name for name, _ in headers}
+    csp = (b"content-security-policy", CSP.encode())
 
     async def add_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        existing = MutableScopeHeaders.from_message(message)
-        for name, value in headers:
-            existing[name.decode()] = value.decode()
-        if "content-security-policy" not in existing:
-            existing.add("content-security-policy", CSP)
+        kept = [
+            (name, value)
+            for name, value in message.get("headers", ())
+            if name.lower() not in replaced
+        ]
+        if not any(name.lower() == csp[0] for name, _ in kept):
+            kept.append(csp)
+        message["headers"] = kept + headers
 
     return add_headers

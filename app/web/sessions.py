@@ -43,6 +43,9 @@ def cookie_name(settings: Settings) -> str:
 
 
 class SessionMiddleware(ASGIMiddleware):
+    # Routes that never read a session (the identity server's) skip the cookie lookup.
+    exclude_opt_key = "no_session"
+
     def __init__(self, settings: Settings) -> None:
         self.cookie = cookie_name(settings)
         self.idle = dt.timedelta(minutes=settings.accounts.session_idle_minutes)
