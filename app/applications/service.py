@@ -190,7 +190,7 @@ async def _linkable(row: dict[str, Any] | None, secret: str, settings: Settings)
         " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
         row["id"],
     )
-    if matching_secret(list(secrets), secret) is None:
+    if matching_secret([(row["id"], row["hash"]) for row in secrets], secret) is None:
         raise InvalidClient()
     if row["application"] is not None:
         raise ClientTaken()

@@ -8,15 +8,20 @@ instance without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextvars
 import json
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+import msgspec
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from app.config import Settings
 from app.identity.tables import SigningKey
@@ -25,12 +30,31 @@ from app.piccolo_conf import DB
 # Any 64-bit number, the same for every instance: one of them creates the first key.
 KEY_LOCK = 7_305_213_884_002
 REFRESH_SECONDS = 10.0
+_ES256 = ec.ECDSA(hashes.SHA256())
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 @dataclass(frozen=True)
 class ActiveKey:
     kid: str
     private_key: ec.EllipticCurvePrivateKey
+
+    @cached_property
+    def _header(self) -> bytes:
+        header = {"alg": "ES256", "kid": self.kid, "typ": "at+jwt"}
+        return _b64url(json.dumps(header, separators=(",", ":")).encode())
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """An access token: JWS compact serialisation (RFC 7515) with an ES256 signature,
+        whose r and s are two 32-byte big-endian numbers (RFC 7518 §3.4), not DER."""
+        signing_input = self._header + b"." + _b64url(msgspec.json.encode(claims))
+        r, s = decode_dss_signature(self.private_key.sign(signing_input, _ES256))
+        return (
+            signing_input + b"." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+        ).decode()
 
 
 def _b64(value: int) -> str:
@@ -100,14 +124,31 @@ async def published_keys() -> list[dict[str, Any]]:
 
 
 class KeyRing:
-    """The current signing key of this process, refreshed from the database now and then."""
+    """The current signing key of this process, refreshed from the database now and then.
+
+    Only the very first request waits for the database; after that a refresh runs beside the
+    requests, which keep signing with the key they have until it is done.
+    """
 
     def __init__(self) -> None:
         self._key: ActiveKey | None = None
         self._checked = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def current(self) -> ActiveKey:
-        if self._key is None or time.monotonic() - self._checked > REFRESH_SECONDS:
+        if self._key is None:
+            await self._refresh()
+        elif time.monotonic() - self._checked > REFRESH_SECONDS and self._refreshing is None:
+            # Its own context: never inside the transaction of the request that noticed.
+            self._refreshing = asyncio.create_task(
+                self._refresh(), name="signing-key-refresh", context=contextvars.Context()
+            )
+        if self._key is None:
+            raise RuntimeError("no signing key")
+        return self._key
+
+    async def _refresh(self) -> None:
+        try:
             rows = await SigningKey.raw(
                 "SELECT kid, private_pem FROM signing_key WHERE retired_at IS NULL"
             )
@@ -125,4 +166,5 @@ class KeyRing:
                     raise TypeError("signing keys are EC P-256 keys")
                 self._key = ActiveKey(row["kid"], private_key)
             self._checked = time.monotonic()
-        return self._key
+        finally:
+            self._refreshing = None

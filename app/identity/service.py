@@ -10,21 +10,25 @@ in constant time. A slow password hash would make the token endpoint a CPU sink 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextvars
 import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
-
 from app.applications.tables import APPROVED
 from app.config import Api, Settings
+from app.identity.cache import BLOCKED, ClientCache
 from app.identity.keys import KeyRing
+from app.identity.oauth import TokenError
 from app.identity.tables import ClientSecret
 from app.web import throttle
 from app.web.throttle import Policy
@@ -48,6 +52,8 @@ TOKEN_CLIENT = Policy(
 )
 LAST_USED_EVERY = 60.0
 
+log = logging.getLogger(__name__)
+
 
 def secret_hash(secret: str) -> str:
     """IdentityServer's stored form of a shared secret."""
@@ -58,27 +64,28 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-class TokenError(Exception):
-    """An OAuth 2.0 error response (RFC 6749 §5.2)."""
-
-    def __init__(self, error: str, status: int = 400, retry_after: int = 0) -> None:
-        super().__init__(error)
-        self.error = error
-        self.status = status
-        self.retry_after = retry_after
-
-
-@dataclass
+@dataclass(frozen=True)
 class ClientRecord:
+    """What the token endpoint needs to know about a client, as one process remembers it."""
+
     id: int
     client_id: str
     enabled: bool
     application_status: str | None
-    secrets: list[dict[str, Any]]
-    grants: list[tuple[str, str]]
-    address_blocked: int
-    client_blocked: int
-    scopes: list[str] = field(default_factory=list)
+    # (id, IdentityServer hash, expiry as a Unix time or None) of each unrevoked secret.
+    secrets: tuple[tuple[int, str, float | None], ...]
+    scopes: tuple[str, ...]
+    scope_set: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def usable(self) -> bool:
+        return self.enabled and self.application_status in (None, APPROVED)
+
+    def valid_secrets(self) -> list[tuple[int, str]]:
+        now = time.time()
+        return [
+            (id_, hash_) for id_, hash_, expires in self.secrets if not expires or expires > now
+        ]
 
 
 def scope_string(api: Api, institution_number: str) -> str:
@@ -94,116 +101,162 @@ def parse_scope(settings: Settings, scope: str) -> tuple[str, str] | None:
     return api.key, institution
 
 
-async def load_client(client_id: str, address: str, settings: Settings) -> ClientRecord | None:
+async def load_client(client_id: str, settings: Settings) -> ClientRecord | None:
     """Everything the token endpoint needs about a client, in one round trip."""
     rows = await ClientSecret.raw(
         """
         SELECT c.id, c.client_id, c.enabled, a.status AS application_status,
-            coalesce((SELECT json_agg(json_build_object('id', s.id, 'hash', s.value_hash))
+            coalesce((SELECT json_agg(json_build_array(
+                                s.id, s.value_hash, extract(epoch FROM s.expires_at)))
                       FROM client_secret s WHERE s.client = c.id AND s.revoked_at IS NULL
                       AND (s.expires_at IS NULL OR s.expires_at > now())), '[]') AS secrets,
             coalesce((SELECT json_agg(json_build_array(g.api, g.institution_number))
-                      FROM scope_grant g WHERE g.client = c.id), '[]') AS grants,
-            coalesce((SELECT extract(epoch FROM max(t.blocked_until) - now())::int
-                      FROM throttle t WHERE t.key = {} AND t.blocked_until > now()), 0)
-                AS address_blocked,
-            coalesce((SELECT extract(epoch FROM max(t.blocked_until) - now())::int
-                      FROM throttle t WHERE t.key = {} AND t.blocked_until > now()), 0)
-                AS client_blocked
+                      FROM scope_grant g WHERE g.client = c.id), '[]') AS grants
         FROM client c LEFT JOIN application a ON a.id = c.application
         WHERE c.client_id = {}
         """,
-        f"{TOKEN_ADDRESS.name}:{address}",
-        f"{TOKEN_CLIENT.name}:{client_id}",
         client_id,
     )
     if not rows:
         return None
     row = rows[0]
-    record = ClientRecord(
+    apis = {api.key: api for api in settings.apis}
+    scopes = sorted(
+        {
+            scope_string(apis[api], number)
+            for api, number in json.loads(row["grants"])
+            if api in apis
+        }
+    )
+    return ClientRecord(
         id=row["id"],
         client_id=row["client_id"],
         enabled=row["enabled"],
         application_status=row["application_status"],
-        secrets=json.loads(row["secrets"]),
-        grants=[tuple(grant) for grant in json.loads(row["grants"])],
-        address_blocked=row["address_blocked"],
-        client_blocked=row["client_blocked"],
+        secrets=tuple(
+            (int(id_), str(hash_), float(expires) if expires else None)
+            for id_, hash_, expires in json.loads(row["secrets"])
+        ),
+        scopes=tuple(scopes),
+        scope_set=frozenset(scopes),
     )
-    apis = {api.key: api for api in settings.apis}
-    record.scopes = sorted(
-        scope_string(apis[api], number) for api, number in record.grants if api in apis
-    )
-    return record
 
 
-def matching_secret(valid_secrets: list[dict[str, Any]], secret: str) -> int | None:
+def matching_secret(valid_secrets: Iterable[tuple[int, str]], secret: str) -> int | None:
     """The id of the valid secret that matches, comparing every one in constant time."""
     candidate = secret_hash(secret).encode()
     found = None
-    for stored in valid_secrets:
-        if hmac.compare_digest(candidate, str(stored["hash"]).encode()):
-            found = int(stored["id"])
+    for secret_id, stored in valid_secrets:
+        if hmac.compare_digest(candidate, stored.encode()):
+            found = secret_id
     return found
 
 
 class TokenService:
-    """Issues access tokens for the client_credentials grant."""
+    """Issues access tokens for the client_credentials grant.
+
+    Clients come from the process's memory (app.identity.cache); anything that would refuse
+    a request from memory is checked against the database before the refusal, so a new secret
+    or a new scope works the moment it is committed.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = KeyRing()
+        self.clients: ClientCache[ClientRecord] = ClientCache(
+            lambda client_id: load_client(client_id, settings)
+        )
+        self._issuer = issuer(settings)
         self._last_used: dict[int, float] = {}
+        self._writes: set[asyncio.Task[None]] = set()
 
-    async def address_blocked(self, address: str) -> int:
-        return await throttle.seconds_blocked(TOKEN_ADDRESS, address)
+    def start(self) -> None:
+        self.clients.start(self.settings.database.url)
+
+    async def stop(self) -> None:
+        await self.clients.stop()
+        if self._writes:
+            await asyncio.wait(self._writes, timeout=5)
+
+    async def seconds_blocked(self, policy: Policy, subject: str) -> int:
+        remembered = self.clients.seconds_blocked(f"{policy.name}:{subject}")
+        if remembered is not None:
+            return remembered
+        return await throttle.seconds_blocked(policy, subject)
 
     async def authenticate(self, client_id: str, secret: str, address: str) -> ClientRecord:
-        record = await load_client(client_id, address, self.settings) if client_id else None
-        if record is not None and record.address_blocked:
-            raise TokenError("invalid_client", 429, record.address_blocked)
-        secret_id = (
-            matching_secret(record.secrets, secret) if record is not None and secret else None
-        )
-        usable = (
-            record is not None
-            and secret_id is not None
-            and record.enabled
-            and record.application_status in (None, APPROVED)
-        )
-        if not usable or record is None or secret_id is None:
-            await self._failed(client_id, address, record)
-            raise TokenError("invalid_client")
-        await self._mark_used(secret_id)
-        return record
-
-    async def _failed(self, client_id: str, address: str, record: ClientRecord | None) -> None:
-        wait = await throttle.record(TOKEN_ADDRESS, address)
-        if client_id:
-            await throttle.record(TOKEN_CLIENT, client_id)
+        wait = await self.seconds_blocked(TOKEN_ADDRESS, address)
         if wait:
             raise TokenError("invalid_client", 429, wait)
-        if record is not None and record.client_blocked:
-            raise TokenError("invalid_client", 429, record.client_blocked)
+        record = await self.clients.get(client_id) if client_id and secret else None
+        secret_id = self._check(record, secret)
+        if secret_id is None and record is not None:
+            record = await self.clients.get(client_id, reload=True)
+            secret_id = self._check(record, secret)
+        if record is None or secret_id is None:
+            await self._failed(client_id, address)
+            raise TokenError("invalid_client")
+        self._mark_used(secret_id)
+        return record
 
-    async def _mark_used(self, secret_id: int) -> None:
-        """Keep "last used" to the minute, without a write on every token request."""
+    @staticmethod
+    def _check(record: ClientRecord | None, secret: str) -> int | None:
+        if record is None or not record.usable:
+            return None
+        return matching_secret(record.valid_secrets(), secret)
+
+    async def _failed(self, client_id: str, address: str) -> None:
+        wait = await throttle.record(TOKEN_ADDRESS, address)
+        if wait:
+            # Every process refuses this address from now on, without a database round trip.
+            key = f"{TOKEN_ADDRESS.name}:{address}"
+            self.clients.block(key, wait)
+            await ClientSecret.raw("SELECT pg_notify({}, {})", BLOCKED, f"{key} {wait}")
+        if client_id:
+            wait = max(wait, await throttle.record(TOKEN_CLIENT, client_id))
+        if wait:
+            raise TokenError("invalid_client", 429, wait)
+
+    def _mark_used(self, secret_id: int) -> None:
+        """Keep "last used" to the minute: at most one write a minute per secret, beside the
+        request rather than in its way."""
         now = time.monotonic()
         if now - self._last_used.get(secret_id, -LAST_USED_EVERY) < LAST_USED_EVERY:
             return
         self._last_used[secret_id] = now
-        await ClientSecret.raw(
-            "UPDATE client_secret SET last_used_at = now() WHERE id = {}", secret_id
+        task = asyncio.create_task(
+            self._write_last_used(secret_id), name="last-used", context=contextvars.Context()
         )
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
-    def granted_scopes(self, record: ClientRecord, requested: str | None) -> list[str]:
+    @staticmethod
+    async def _write_last_used(secret_id: int) -> None:
+        try:
+            await ClientSecret.raw(
+                "UPDATE client_secret SET last_used_at = now() WHERE id = {}", secret_id
+            )
+        except Exception:  # bookkeeping only: a failed write must not end up unobserved
+            log.warning("could not record the use of client secret %s", secret_id, exc_info=True)
+
+    async def granted_scopes(self, record: ClientRecord, requested: str | None) -> list[str]:
         """Absent: every granted scope. Present: each one must be granted."""
+        try:
+            return self._granted(record, requested)
+        except TokenError:
+            fresh = await self.clients.get(record.client_id, reload=True)
+            if fresh is None:
+                raise
+            return self._granted(fresh, requested)
+
+    @staticmethod
+    def _granted(record: ClientRecord, requested: str | None) -> list[str]:
         if requested is None:
             if not record.scopes:
                 raise TokenError("invalid_scope")
-            return record.scopes
+            return list(record.scopes)
         wanted = requested.split()
-        if not wanted or any(scope not in record.scopes for scope in wanted):
+        if not wanted or not record.scope_set.issuperset(wanted):
             raise TokenError("invalid_scope")
         return sorted(set(wanted))
 
@@ -212,25 +265,23 @@ class TokenService:
         now = int(time.time())
         lifetime = self.settings.identity.token_lifetime_seconds
         audiences = sorted({scope.split(".", 1)[0] for scope in scopes})
+        scope = " ".join(scopes)
         claims = {
-            "iss": issuer(self.settings),
+            "iss": self._issuer,
             "sub": record.client_id,
             "client_id": record.client_id,
             "aud": audiences[0] if len(audiences) == 1 else audiences,
-            "scope": " ".join(scopes),
+            "scope": scope,
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
             "jti": secrets.token_urlsafe(16),
         }
-        token = jwt.encode(
-            claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "at+jwt"}
-        )
         return {
-            "access_token": token,
+            "access_token": key.sign(claims),
             "token_type": "Bearer",
             "expires_in": lifetime,
-            "scope": claims["scope"],
+            "scope": scope,
         }
 
 

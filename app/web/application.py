@@ -8,18 +8,20 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, asgi
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.logging import LoggingConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
+from litestar.types import Receive, Scope, Send
 
 from app import db
 from app.accounts.controller import AccountController
 from app.applications.controller import ApiDocumentationController, ApplicationController
 from app.config import Settings, get_settings
 from app.identity.controller import IdentityController
+from app.identity.endpoint import TokenEndpoint
 from app.identity.keys import ensure_signing_key
 from app.identity.service import TokenService
 from app.mail.controller import MailboxController
@@ -42,11 +44,24 @@ def build(settings: Settings | None = None) -> Litestar:
     if not settings.database.url:
         raise RuntimeError("no database URL: start the portal with `portal serve`")
     db.configure(DB, settings.database.url, settings)
+    tokens = TokenService(settings)
+    token_endpoint = TokenEndpoint(tokens)
+
+    @asgi(
+        "/connect/token",
+        name="token",
+        is_mount=False,
+        copy_scope=False,
+        opt={"exclude_from_csrf": True},
+    )
+    async def token(scope: Scope, receive: Receive, send: Send) -> None:
+        await token_endpoint(scope, receive, send)  # type: ignore[arg-type]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start_pool(DB)
         await ensure_signing_key()
+        tokens.start()
         worker_task = None
         worker = None
         if settings.mail.worker_in_process:
@@ -59,6 +74,7 @@ def build(settings: Settings | None = None) -> Litestar:
                 worker.stop()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(worker_task, timeout=5)
+            await tokens.stop()
             await db.close_pool(DB)
 
     async def choose_language(request: Request[Any, Any, Any]) -> None:
@@ -70,6 +86,7 @@ def build(settings: Settings | None = None) -> Litestar:
         ProfileController,
         PublicPartnerController,
         IdentityController,
+        token,
         ApplicationController,
         ApiDocumentationController,
         create_static_files_router(
@@ -100,7 +117,7 @@ def build(settings: Settings | None = None) -> Litestar:
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=None,
-        state=State({"settings": settings, "tokens": TokenService(settings)}),
+        state=State({"settings": settings, "tokens": tokens}),
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             log_exceptions="debug",

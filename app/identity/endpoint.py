@@ -1,0 +1,94 @@
+"""POST /connect/token as a bare ASGI application.
+
+Partner software asks for a token for every batch of API calls, so this one route carries most
+of the identity server's traffic. It takes no cookies, renders no page and needs neither the
+session nor the CSRF middleware, so it is served here directly: read the form, authenticate the
+client (from the process's memory, app.identity.cache), sign, answer. The answers and headers
+are those of the rest of the portal's JSON endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.types import (
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Receive,
+    Send,
+)
+
+from app.identity.oauth import JSON, MAX_BODY, NO_STORE, TokenError, client_credentials, parse_form
+from app.identity.service import TokenService
+
+
+class TokenEndpoint:
+    def __init__(self, tokens: TokenService) -> None:
+        self.tokens = tokens
+
+    async def __call__(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await self._answer(send, 405, b'{"error":"invalid_request"}', [(b"allow", b"POST")])
+            return
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        try:
+            body = await self._body(receive)
+            form = parse_form(body, headers.get(b"content-type", b"").decode("latin-1"))
+            authorization = headers.get(b"authorization")
+            answer = await self.exchange(
+                form,
+                authorization.decode("latin-1") if authorization else None,
+                client[0] if (client := scope.get("client")) else "unknown",
+            )
+        except TokenError as error:
+            await self._answer(send, error.status, error.body(), error.headers())
+            return
+        await self._answer(send, 200, msgspec.json.encode(answer), [JSON, *NO_STORE])
+
+    async def exchange(
+        self, form: dict[str, str], authorization: str | None, address: str
+    ) -> dict[str, Any]:
+        """The client_credentials grant (RFC 6749 §4.4): the token response, or TokenError."""
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise TokenError("invalid_request")
+        client_id, secret = client_credentials(authorization, form)
+        record = await self.tokens.authenticate(client_id, secret, address)
+        if grant_type != "client_credentials":
+            raise TokenError("unsupported_grant_type")
+        scopes = await self.tokens.granted_scopes(record, form.get("scope"))
+        return await self.tokens.issue(record, scopes)
+
+    @staticmethod
+    async def _body(receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise TokenError("invalid_request")
+            chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise TokenError("invalid_request")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _answer(
+        self, send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+        await send(start)
+        end: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": body,
+            "more_body": False,
+        }
+        await send(end)
