@@ -99,10 +99,12 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is the normal way out.
         with contextlib.suppress(KeyboardInterrupt):
             if workers > 1:
+                from app import serving
+
                 # Worker processes build the app from the environment (app.asgi); they share
                 # this process's database, embedded or not.
                 os.environ["DATABASE_URL"] = settings.database.url
-                uvicorn.run("app.asgi:application", workers=workers, **options)  # type: ignore[arg-type]
+                serving.serve(workers, options)
             else:
                 uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()  # type: ignore[arg-type]
 
