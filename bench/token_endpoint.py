@@ -1,12 +1,19 @@
-"""Benchmark: /connect/token throughput and latency under wrk.
+"""Benchmark: /connect/token against node-oidc-provider, under wrk, in one run.
 
     uv run python bench/token_endpoint.py [--workers 2] [--seconds 15] [--connections 32]
+                                          [--runs 3]
 
-Starts `portal serve --workers N --no-access-log` on a fresh database (embedded PostgreSQL,
-or the server at DATABASE_URL) with one client holding five schools' scopes, then drives the
-token endpoint with wrk (Debian's `wrk` package) from the same machine, and reports requests
-per second and the latency distribution. Every request is a full client_credentials exchange: client
-authentication, scope resolution and an ES256-signed JWT.
+Three servers answer the same client_credentials request (client_secret_post, five schools'
+scopes, an ES256-signed at+jwt access token), each in `--workers` processes on loopback:
+
+- the portal (`portal serve --workers N --no-access-log`) on a fresh database (the embedded
+  PostgreSQL, or the server at DATABASE_URL);
+- node-oidc-provider (bench/oidc-provider, npm `oidc-provider`) with its client in memory;
+- node-oidc-provider reading its client from the same PostgreSQL on every request.
+
+wrk (Debian's `wrk` package) drives each in turn, `--runs` times; the report gives the
+median requests per second and latency percentiles per server and the portal's ratios.
+Needs wrk, node and npm; `npm ci` runs in bench/oidc-provider when its packages are missing.
 """
 
 from __future__ import annotations
@@ -17,11 +24,16 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -34,13 +46,41 @@ from app.identity.importer import ClientSpec, import_clients
 from app.identity.service import secret_hash
 from app.piccolo_conf import DB
 
+PEER = Path(__file__).resolve().parent / "oidc-provider"
+DATABASE = "portal_token_bench"
 CLIENT_ID = "bench_client"
 SECRET = "bench-secret-0123456789abcdef"
+SCOPES = [f"api_informat_sas_leerlingen.leerlingen.{100000 + n}" for n in range(5)]
+BODY = urlencode(
+    {
+        "grant_type": "client_credentials",
+        "client_id": CLIENT_ID,
+        "client_secret": SECRET,
+        "scope": " ".join(SCOPES),
+    }
+)
 LUA = """
 wrk.method = "POST"
-wrk.body = "grant_type=client_credentials&client_id=%s&client_secret=%s"
+wrk.body = "%s"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    token_path: str
+    cwd: Path | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    rate: float
+    p50: float
+    p99: float
+    errors: int
 
 
 def free_port() -> int:
@@ -55,18 +95,22 @@ async def prepare(url: str) -> None:
     db.configure(DB, url, settings)
     async with db.connected(DB):
         await db.migrate()
-        scopes = [f"api_informat_sas_leerlingen.leerlingen.{100000 + n}" for n in range(5)]
         await import_clients(
-            [ClientSpec(CLIENT_ID, [(secret_hash(SECRET), None)], scopes, ["client_credentials"])],
+            [ClientSpec(CLIENT_ID, [(secret_hash(SECRET), None)], SCOPES, ["client_credentials"])],
             settings,
         )
 
 
-def run_wrk(base: str, seconds: int, connections: int) -> str:
+def milliseconds(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, seconds: int, connections: int) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % (CLIENT_ID, SECRET))
+        script.write(LUA % BODY)
     try:
-        result = subprocess.run(
+        output = subprocess.run(
             [
                 "wrk",
                 "-t2",
@@ -75,15 +119,89 @@ def run_wrk(base: str, seconds: int, connections: int) -> str:
                 "--latency",
                 "-s",
                 script.name,
-                f"{base}/connect/token",
+                url,
             ],
             capture_output=True,
             text=True,
             check=True,
-        )
+        ).stdout
     finally:
         os.unlink(script.name)
-    return result.stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    percentiles = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", output))
+    return Result(
+        rate=float(rate.group(1)) if rate else 0.0,
+        p50=milliseconds(percentiles["50"]),
+        p99=milliseconds(percentiles["99"]),
+        errors=(int(errors.group(1)) if errors else 0)
+        + (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0),
+    )
+
+
+@contextmanager
+def serving(server: Server, port: int) -> Iterator[str]:
+    """The server's token endpoint URL, once it has issued one token."""
+    process = subprocess.Popen(
+        server.command,
+        env={**os.environ, **server.env, "PORT": str(port)},
+        cwd=server.cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}{server.token_path}"
+    try:
+        for _ in range(300):
+            try:
+                answer = httpx.post(
+                    url,
+                    content=BODY,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    timeout=2,
+                )
+                answer.raise_for_status()
+                if sorted(answer.json()["scope"].split()) != SCOPES:
+                    raise SystemExit(f"{server.name} granted {answer.json()['scope']!r}")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"{server.name} did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def servers(url: str, workers: int, port: int) -> list[Server]:
+    portal = str(Path(sys.executable).with_name("portal"))
+    node = {"WORKERS": str(workers), "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": SECRET}
+    node["SCOPES"] = " ".join(SCOPES)
+    return [
+        Server(
+            "portal",
+            [portal, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
+            {"DATABASE_URL": url},
+            "/connect/token",
+        ),
+        Server(
+            "node-oidc-provider, clients in memory",
+            ["node", "server.mjs"],
+            {**node, "CLIENTS": "memory"},
+            "/token",
+            PEER,
+        ),
+        Server(
+            "node-oidc-provider, clients in PostgreSQL",
+            ["node", "server.mjs"],
+            {**node, "CLIENTS": "postgres", "DATABASE_URL": url},
+            "/token",
+            PEER,
+        ),
+    ]
 
 
 def main() -> int:
@@ -91,74 +209,72 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--portal-only", action="store_true", help="measure the portal alone (no ratios)"
+    )
     arguments = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is needed: apt-get install wrk", file=sys.stderr)
-        return 2
+    for tool in ("wrk", "node", "npm"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is needed (Debian: apt-get install wrk nodejs npm)", file=sys.stderr)
+            return 2
+    if not (PEER / "node_modules").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True)
 
     settings = get_settings()
     embedded = None
     if settings.embedded_database:
         embedded = EmbeddedPostgres(PROJECT_ROOT / ".data" / "bench-postgres")
         embedded.start(database="bench_admin")
-        admin, url = embedded.url("postgres"), embedded.url("portal_token_bench")
+        admin, url = embedded.url("postgres"), embedded.url(DATABASE)
     else:
         admin = with_database(settings.database.url, "postgres")
-        url = with_database(settings.database.url, "portal_token_bench")
-    server = None
+        url = with_database(settings.database.url, DATABASE)
+    results: dict[str, list[Result]] = {}
     try:
-        asyncio.run(drop_database(admin, "portal_token_bench"))
-        asyncio.run(create_database(admin, "portal_token_bench"))
+        asyncio.run(drop_database(admin, DATABASE))
+        asyncio.run(create_database(admin, DATABASE))
         asyncio.run(prepare(url))
-        port = free_port()
-        env = {**os.environ, "DATABASE_URL": url}
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("portal")),
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(arguments.workers),
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        check = httpx.post(
-            f"{base}/connect/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": CLIENT_ID,
-                "client_secret": SECRET,
-            },
-        )
-        check.raise_for_status()
-        run_wrk(base, 3, arguments.connections)  # warm up
-        output = run_wrk(base, arguments.seconds, arguments.connections)
+        for run in range(arguments.runs):
+            port = free_port()
+            measured = servers(url, arguments.workers, port)
+            for server in measured[:1] if arguments.portal_only else measured:
+                with serving(server, port) as token_url:
+                    run_wrk(token_url, 3, arguments.connections)  # warm up
+                    result = run_wrk(token_url, arguments.seconds, arguments.connections)
+                results.setdefault(server.name, []).append(result)
+                print(
+                    f"run {run + 1}: {server.name}: {result.rate:.0f} requests/s,"
+                    f" p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms, errors {result.errors}",
+                    flush=True,
+                )
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=15)
         if embedded:
             embedded.stop()
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    percentiles = dict(re.findall(r"\s+(50|75|90|99)%\s+([\d.]+\w+)", output))
+
     print(
-        f"/connect/token, {arguments.workers} process(es), {arguments.connections} connections,"
-        f" {arguments.seconds} s: {rate.group(1) if rate else '?'} requests/s,"
-        f" p50 {percentiles.get('50')}, p99 {percentiles.get('99')},"
-        f" errors {errors.group(1) if errors else 0}"
+        f"\n/connect/token, {arguments.workers} processes each, {arguments.connections}"
+        f" connections, {arguments.seconds} s, median of {arguments.runs} runs\n"
     )
+    print("| server | requests/s | p50 | p99 | errors |")
+    print("|---|---|---|---|---|")
+    medians = {}
+    for name, runs in results.items():
+        rate = statistics.median(r.rate for r in runs)
+        p99 = statistics.median(r.p99 for r in runs)
+        medians[name] = (rate, p99)
+        print(
+            f"| {name} | {rate:.0f} | {statistics.median(r.p50 for r in runs):.2f} ms"
+            f" | {p99:.2f} ms | {sum(r.errors for r in runs)} |"
+        )
+    portal_rate, portal_p99 = medians["portal"]
+    print()
+    for name, (rate, p99) in medians.items():
+        if name != "portal":
+            print(
+                f"portal / {name}: {portal_rate / rate:.2f}x the throughput,"
+                f" p99 {portal_p99:.2f} ms against {p99:.2f} ms"
+            )
     return 0
 
 
