@@ -44,7 +44,12 @@ def _worker(options: dict[str, Any]) -> None:
 def serve(workers: int, options: dict[str, Any]) -> None:
     """Run `workers` processes serving app.asgi:application until stopped."""
     # Fail at once, in the parent, when the port is taken by something else.
-    listening_socket(options["host"], options["port"]).close()
+    try:
+        listening_socket(options["host"], options["port"]).close()
+    except OSError as error:
+        raise SystemExit(
+            f"portal: cannot listen on {options['host']}:{options['port']}: {error.strerror}"
+        ) from None
     context = multiprocessing.get_context("spawn")
     stopping = False
 
