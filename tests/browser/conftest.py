@@ -10,33 +10,22 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.conftest import PostgresServer, fresh_database
+from tests.serving import free_port, portal_serve
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 ARTIFACTS = Path(__file__).with_name("artifacts")
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -52,41 +41,18 @@ def live_server(postgres: PostgresServer) -> Iterator[LiveServer]:
     url = fresh_database(postgres, f"portal_browser_{os.getpid()}")
     port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": url,
         "PORTAL_MAIL_BACKEND": "mailbox",
         "PORTAL_PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
     }
-    portal = Path(sys.executable).with_name("portal")
     log = ARTIFACTS / "server.log"
     ARTIFACTS.mkdir(exist_ok=True)
     with log.open("w") as output:
-        process = subprocess.Popen(
-            [str(portal), "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            pytest.fail(f"portal serve stopped:\n{log.read_text()}")
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"portal serve did not start:\n{log.read_text()}")
-    yield LiveServer(base, url)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+            with portal_serve(port, env=env, output=output) as base:
+                yield LiveServer(base, url)
+        except RuntimeError as problem:
+            pytest.fail(f"{problem}:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")

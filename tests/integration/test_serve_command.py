@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
-from tests.browser.conftest import free_port
+from tests.serving import free_port
 
 PORTAL = Path(sys.executable).with_name("portal")
 

@@ -175,7 +175,7 @@ async def test_a_lost_listener_stops_the_memory_and_comes_back(
     # The server ends the listening connection, as a restart of PostgreSQL would.
     await ClientSecret.raw(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE application_name = 'portal listener' AND pid <> pg_backend_pid()"
+        " WHERE application_name = 'portal identity listener' AND pid <> pg_backend_pid()"
     )
     deadline = time.monotonic() + 2
     while other_process.clients.fresh:

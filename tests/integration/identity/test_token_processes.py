@@ -4,12 +4,7 @@ stops working in every worker process within a second, although each one remembe
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,11 +12,10 @@ import pytest
 
 from app.applications.service import archive
 from app.identity.tables import ClientSecret, ScopeGrant
-from tests.browser.conftest import free_port
 from tests.factories import make_client
+from tests.serving import free_port, portal_serve
 
 pytestmark = pytest.mark.anyio
-PORTAL = Path(sys.executable).with_name("portal")
 OTHER_SCHOOL = "api_informat_sas_leerlingen.leerlingen.654321"
 # invalid_client; after 20 of those for one client id the rate limit answers 429 instead.
 REFUSED = {400, 429}
@@ -29,32 +23,9 @@ REFUSED = {400, 429}
 
 @pytest.fixture(scope="module")
 def two_workers(database_url: str) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "PORTAL_MAIL_WORKER_IN_PROCESS": "false",
-    }
-    process = subprocess.Popen(
-        [str(PORTAL), "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, "portal serve stopped by itself"
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "portal serve --workers 2 did not start"
-        time.sleep(0.2)
-    yield base
-    process.terminate()
-    process.wait(timeout=15)
+    env = {"DATABASE_URL": database_url, "PORTAL_MAIL_WORKER_IN_PROCESS": "false"}
+    with portal_serve(free_port(), "--workers", "2", "--no-access-log", env=env) as base:
+        yield base
 
 
 @pytest.fixture
