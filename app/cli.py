@@ -231,6 +231,72 @@ def clients_add(client_id: str, scopes: tuple[str, ...]) -> None:
         click.echo(line)
 
 
+@main.group()
+def staff() -> None:
+    """Back-office staff: the helpdesk and school administrators."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option(
+    "--role", required=True, type=click.Choice(["helpdesk", "school-admin"]), help="Their role."
+)
+@click.option(
+    "--school",
+    "schools",
+    multiple=True,
+    metavar="NR[:api,api…]",
+    help="A school the administrator manages, for every API or the ones listed; repeat for more.",
+)
+def staff_add(username: str, role: str, schools: tuple[str, ...]) -> None:
+    """Add a staff member; the password is read from standard input when it is not a terminal."""
+    from app.backoffice import service as backoffice
+
+    settings = _load()
+    try:
+        rights = [backoffice.parse_right(school, settings) for school in schools]
+    except backoffice.StaffError as error:
+        _fail(str(error))
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+
+    async def work(_settings: Settings) -> int:
+        return await backoffice.add_staff(username, password, role, rights)
+
+    try:
+        _run_with_database(work)
+    except backoffice.StaffError as error:
+        _fail(str(error))
+    click.echo(f"Added {username.strip().lower()} ({role}); they sign in at /backoffice/aanmelden.")
+
+
+@main.group()
+def schools() -> None:
+    """The schools (institution numbers) school administrators manage."""
+
+
+@schools.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def schools_import(path: str) -> None:
+    """Import schools from a CSV: institution_number,name (idempotent)."""
+    from pathlib import Path
+
+    from app.backoffice import service as backoffice
+
+    text = Path(path).read_text(encoding="utf-8")
+
+    async def work(_settings: Settings) -> tuple[int, int]:
+        return await backoffice.import_schools(text)
+
+    try:
+        added, renamed = _run_with_database(work)
+    except backoffice.StaffError as error:
+        _fail(str(error))
+    click.echo(f"{added} school(s) added, {renamed} renamed.")
+
+
 @main.command()
 def demo() -> None:
     """Load a small demo (partners, an account, a linkable client) and say how to use it."""

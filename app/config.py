@@ -58,6 +58,9 @@ class AccountSettings:
     reset_minutes: int = 60
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12
+    # Back-office sessions are shorter: staff act on every partner's and school's data.
+    staff_session_idle_minutes: int = 30
+    staff_session_absolute_hours: int = 8
 
 
 @dataclass(frozen=True)

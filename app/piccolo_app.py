@@ -4,6 +4,7 @@ from piccolo.conf.apps import AppConfig
 
 from app.accounts.tables import Account, AccountToken
 from app.applications.tables import Application
+from app.backoffice.tables import AuditEvent, School, Staff, StaffRight, StaffSession
 from app.config import PROJECT_ROOT
 from app.db import APP_NAME
 from app.identity.tables import Client, ClientSecret, ScopeGrant, SigningKey
@@ -36,5 +37,10 @@ APP_CONFIG = AppConfig(
         ClientSecret,
         ScopeGrant,
         SigningKey,
+        School,
+        Staff,
+        StaffRight,
+        StaffSession,
+        AuditEvent,
     ],
 )

@@ -182,3 +182,44 @@ async def make_client(
         "secret_id": secret_rows[0]["id"],
         "application": application,
     }
+
+
+async def make_school(number: str = "", name: str = "") -> str:
+    from app.backoffice.tables import School
+
+    number = number or f"{100000 + next(_numbers)}"
+    await School.raw(
+        "INSERT INTO school (institution_number, name) VALUES ({}, {}) ON CONFLICT DO NOTHING",
+        number,
+        name or f"School {number}",
+    )
+    return number
+
+
+async def make_staff(
+    role: str = "helpdesk", rights: list[tuple[str, list[str]]] | None = None
+) -> str:
+    """A back-office user (password PASSWORD); schools named in `rights` are created."""
+    from app.backoffice.service import add_staff
+
+    for number, _apis in rights or []:
+        await make_school(number)
+    username = f"{role.replace('-', '')}{next(_numbers)}"
+    await add_staff(username, PASSWORD, role, rights or [])
+    return username
+
+
+async def submit_application(partner: dict[str, object], name: str = "Roosterkoppeling") -> object:
+    """An application with status Nieuw, as "Ik vraag een nieuwe client ID aan" makes it."""
+    from app.applications import service
+    from app.applications.forms import ApplicationData
+
+    account = partner["account"]
+    data = ApplicationData(
+        name=name,
+        description="Haalt uurroosters op.",
+        contact_person="Dev Eloper",
+        contact_email="dev@partner.be",
+        apis=["leerlingen", "personeel"],
+    )
+    return await service.request_new_client(account.id, account.email, data)  # type: ignore[attr-defined]

@@ -53,10 +53,18 @@ def too_many(
     message: str,
     blocked: Blocked,
 ) -> Response[Any]:
-    """The form again, with the rate limit's message at the e-mail field."""
-    context["form"].add_error("email", message)
+    """The form again, with the rate limit's message at its first field."""
+    context["form"].add_error(context["form"].fields[0], message)
     return page(
         request, template, context, status_code=429, headers={"Retry-After": str(blocked.seconds)}
+    )
+
+
+def too_many_attempts(blocked: Blocked) -> str:
+    return ngettext(
+        "Too many failed attempts. Try again in %(num)d minute.",
+        "Too many failed attempts. Try again in %(num)d minutes.",
+        minutes_to_wait(blocked),
     )
 
 
@@ -185,11 +193,7 @@ class AccountController(Controller):
                 form.email_address, form.password, client_address(request)
             )
         except Blocked as blocked:
-            message = ngettext(
-                "Too many failed attempts. Try again in %(num)d minute.",
-                "Too many failed attempts. Try again in %(num)d minutes.",
-                minutes_to_wait(blocked),
-            )
+            message = too_many_attempts(blocked)
             return too_many(request, "accounts/sign_in.html", context, message, blocked)
         except service.InvalidCredentials:
             form.add_error("password", _("The e-mail address or password is not correct."))

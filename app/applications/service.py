@@ -270,6 +270,12 @@ async def update(account_id: UUID, application_id: UUID, data: ApplicationData) 
                 )
             )
         if application["status"] == REJECTED:
+            # Back in the helpdesk's queue, at the end: it was submitted again now.
+            await Application.raw(
+                "UPDATE application SET submitted_at = now(), handled_by = NULL,"
+                " handled_at = NULL WHERE id = {}",
+                application_id,
+            )
             partner_id = await _partner_of(account_id)
             email = await Account.select(Account.email).where(Account.id == account_id).first()
             await _tell_helpdesk(

@@ -19,6 +19,8 @@ from litestar.types import Receive, Scope, Send
 from app import db
 from app.accounts.controller import AccountController
 from app.applications.controller import ApiDocumentationController, ApplicationController
+from app.backoffice.controller import BackofficeController
+from app.backoffice.live import QueueFeed
 from app.config import Settings, get_settings
 from app.identity.controller import IdentityController
 from app.identity.endpoint import TokenEndpoint
@@ -45,6 +47,7 @@ def build(settings: Settings | None = None) -> Litestar:
         raise RuntimeError("no database URL: start the portal with `portal serve`")
     db.configure(DB, settings.database.url, settings)
     tokens = TokenService(settings)
+    queue_feed = QueueFeed()
     token_endpoint = TokenEndpoint(tokens)
 
     @asgi(
@@ -62,6 +65,7 @@ def build(settings: Settings | None = None) -> Litestar:
         await db.start_pool(DB)
         await ensure_signing_key()
         tokens.start()
+        queue_feed.start(settings.database.url)
         worker_task = None
         worker = None
         if settings.mail.worker_in_process:
@@ -74,6 +78,7 @@ def build(settings: Settings | None = None) -> Litestar:
                 worker.stop()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(worker_task, timeout=5)
+            await queue_feed.stop()
             await tokens.stop()
             await db.close_pool(DB)
 
@@ -89,6 +94,7 @@ def build(settings: Settings | None = None) -> Litestar:
         token,
         ApplicationController,
         ApiDocumentationController,
+        BackofficeController,
         create_static_files_router(
             path="/static",
             directories=[ASSETS],
@@ -117,7 +123,7 @@ def build(settings: Settings | None = None) -> Litestar:
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=None,
-        state=State({"settings": settings, "tokens": tokens}),
+        state=State({"settings": settings, "tokens": tokens, "queue_feed": queue_feed}),
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             log_exceptions="debug",

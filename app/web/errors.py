@@ -43,12 +43,14 @@ def error_page(request: Request[Any, Any, Any], status: int) -> Response[Any]:
 
 
 def not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
+    from app.backoffice.sessions import StaffSignInRequired
     from app.web.sessions import ProfileRequired
 
     if isinstance(exc, ProfileRequired):
         return Redirect("/profiel/kiezen", status_code=303)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return Redirect(f"/aanmelden?next={quote(target, safe='')}", status_code=303)
+    sign_in = "/backoffice/aanmelden" if isinstance(exc, StaffSignInRequired) else "/aanmelden"
+    return Redirect(f"{sign_in}?next={quote(target, safe='')}", status_code=303)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -72,6 +72,17 @@ def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
 _ = gettext
 
 
+def duration(seconds: int) -> str:
+    """A waiting time as people say it: minutes, then hours, then days."""
+    minutes = max(1, int(seconds) // 60)
+    if minutes < 60:
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    hours = minutes // 60
+    if hours < 48:
+        return ngettext("%(num)d hour", "%(num)d hours", hours)
+    return ngettext("%(num)d day", "%(num)d days", hours // 24)
+
+
 def translations_gettext(message: str) -> str:
     """Plain lookup, for Jinja's i18n extension (which formats the variables itself)."""
     return translations(_current.get()).gettext(message)

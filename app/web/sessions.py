@@ -75,10 +75,7 @@ async def load_session(token: str, idle: dt.timedelta) -> CurrentAccount | None:
     if not rows:
         return None
     row = rows[0]
-    if row["now"] - row["last_seen_at"] > TOUCH_AFTER:
-        await WebSession.update({WebSession.last_seen_at: row["now"]}).where(
-            WebSession.id_hash == digest
-        )
+    await touch(WebSession, digest, row)
     return CurrentAccount(row["id"], row["email"], row["language"], digest, row["partner"])
 
 
@@ -99,13 +96,19 @@ async def start_session(
             expires_at=now + dt.timedelta(hours=settings.accounts.session_absolute_hours),
         )
     )
+    put_cookie(response, cookie_name(settings), token, settings)
+
+
+async def touch(table: type[WebSession] | Any, digest: str, row: dict[str, Any]) -> None:
+    """Record activity at most once a minute (a session table with id_hash, last_seen_at)."""
+    if row["now"] - row["last_seen_at"] > TOUCH_AFTER:
+        await table.update({table.last_seen_at: row["now"]}).where(table.id_hash == digest)
+
+
+def put_cookie(response: Response[Any], name: str, token: str, settings: Settings) -> None:
+    """A session cookie: HttpOnly, SameSite=Lax, whole site, Secure in production."""
     response.set_cookie(
-        cookie_name(settings),
-        token,
-        httponly=True,
-        secure=settings.production,
-        samesite="lax",
-        path="/",
+        name, token, httponly=True, secure=settings.production, samesite="lax", path="/"
     )
 
 

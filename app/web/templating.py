@@ -48,6 +48,7 @@ def make_environment(settings: Settings) -> Environment:
         mailbox_enabled=settings.mail.backend == "mailbox",
         asset=asset,
         current_language=i18n.current_language,
+        duration=i18n.duration,
         html_lang=lambda: i18n.HTML_LANG[i18n.current_language()],
         language_names=i18n.LANGUAGE_NAMES,
     )

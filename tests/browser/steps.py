@@ -83,3 +83,22 @@ async def new_partner_with_profile(visitor: Any, name: str, logo: Path) -> str:
     await visitor.page.get_by_role("button", name="Opslaan").click()
     await visitor.page.wait_for_url("**/profiel?melding=aangemaakt")
     return email
+
+
+async def fill_application(page: Any, name: str) -> None:
+    await page.get_by_label("Naam", exact=True).fill(name)
+    await page.get_by_label("Omschrijving").fill("Synchroniseert klaslijsten met ons platform.")
+    await page.get_by_label("Contactpersoon").fill("Dev Eloper")
+    await page.get_by_label("E-mailadres").fill("dev@partner.be")
+
+
+async def request_new_client(visitor: Any, name: str) -> None:
+    """Applicatie toevoegen → Ik vraag een nieuwe client ID aan → Opslaan (status Nieuw)."""
+    page = visitor.page
+    await visitor.goto("/applicaties/toevoegen")
+    await page.get_by_label("Ik vraag een nieuwe client ID aan").check()
+    await page.get_by_role("button", name="Doorgaan").click()
+    await fill_application(page, name)
+    await page.get_by_label("Leerlingen").check()
+    await page.get_by_role("button", name="Opslaan").click()
+    await page.wait_for_url("**?melding=aangevraagd")

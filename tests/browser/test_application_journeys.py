@@ -11,7 +11,7 @@ import pytest
 
 from app.identity.service import secret_hash
 from tests.browser.conftest import DESKTOP, PHONE, LiveServer
-from tests.browser.steps import new_partner_with_profile
+from tests.browser.steps import fill_application, new_partner_with_profile
 from tests.factories import png_bytes
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
@@ -35,13 +35,6 @@ async def existing_client(database_url: str, client_id: str, secret: str) -> Non
         )
     finally:
         await connection.close()
-
-
-async def fill_application(page: Any, name: str) -> None:
-    await page.get_by_label("Naam", exact=True).fill(name)
-    await page.get_by_label("Omschrijving").fill("Synchroniseert klaslijsten met ons platform.")
-    await page.get_by_label("Contactpersoon").fill("Dev Eloper")
-    await page.get_by_label("E-mailadres").fill("dev@partner.be")
 
 
 async def test_request_link_and_generate_a_secret(

@@ -1,0 +1,243 @@
+"""Back-office pages (manual §1.2, §3.3.1): staff sign-in, the helpdesk's live approval queue,
+and the staff overview."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from app.accounts.controller import client_address, too_many, too_many_attempts
+from app.backoffice import service, sessions
+from app.backoffice.forms import RejectForm, StaffSignInForm
+from app.backoffice.live import QueueFeed
+from app.backoffice.sessions import requires_helpdesk, requires_staff
+from app.config import Settings
+from app.web.i18n import _
+from app.web.render import page, redirect, safe_next
+from app.web.throttle import Blocked
+
+HOME = "/backoffice"
+QUEUE = "/backoffice/wachtrij"
+KEEP_ALIVE_SECONDS = 15.0
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def _api_labels(request: Request[Any, Any, Any]) -> dict[str, str]:
+    return {api.key: api.label for api in _settings(request.app.state).apis}
+
+
+def handled_message(handled: service.AlreadyHandled) -> str:
+    """Another reviewer was first: who, and what they decided."""
+    when = handled.at.strftime("%d/%m/%Y %H:%M") if handled.at else ""
+    if handled.status == "goedgekeurd":
+        return _("%(who)s already approved this application (%(when)s).", who=handled.by, when=when)
+    if handled.status == "geweigerd":
+        return _("%(who)s already rejected this application (%(when)s).", who=handled.by, when=when)
+    return _("This application is no longer waiting for a decision.")
+
+
+class BackofficeController(Controller):
+    path = HOME
+    # Partner sessions mean nothing here; staff sessions are checked by the guards.
+    opt = {"no_session": True}  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/aanmelden", name="staff_sign_in")
+    async def sign_in_page(
+        self,
+        request: Request[Any, Any, Any],
+        melding: FromQuery[str] = "",
+        next: FromQuery[str] = "",
+    ) -> Response[Any]:
+        form = StaffSignInForm({"next": next})
+        return page(
+            request,
+            "backoffice/sign_in.html",
+            {"form": form, "message_key": melding, "staff": None},
+        )
+
+    @post("/aanmelden")
+    async def sign_in(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        form = StaffSignInForm(await request.form())
+        context: dict[str, Any] = {"form": form, "message_key": "", "staff": None}
+        if not form.validate():
+            return page(request, "backoffice/sign_in.html", context, status_code=422)
+        try:
+            staff_id = await service.sign_in(
+                form.values["username"], form.values["password"], client_address(request)
+            )
+        except Blocked as blocked:
+            return too_many(
+                request, "backoffice/sign_in.html", context, too_many_attempts(blocked), blocked
+            )
+        except service.InvalidCredentials:
+            form.add_error("password", _("The username or password is not correct."))
+            return page(request, "backoffice/sign_in.html", context, status_code=422)
+        settings = _settings(state)
+        response = redirect(request, safe_next(form.values["next"], HOME))
+        await sessions.start(
+            settings, response, staff_id, request.cookies.get(sessions.cookie_name(settings))
+        )
+        response.delete_cookie("csrftoken", path="/")
+        return response
+
+    @post("/afmelden", guards=[requires_staff])
+    async def sign_out(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        response = redirect(request, f"{HOME}/aanmelden?melding=afgemeld")
+        await sessions.end(_settings(state), request, response)
+        return response
+
+    @get("/", guards=[requires_staff], name="backoffice_home")
+    async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        staff = sessions.current(request)
+        return redirect(request, QUEUE if staff.helpdesk else f"{HOME}/medewerkers")
+
+    @get("/wachtrij", guards=[requires_helpdesk], name="queue")
+    async def queue(
+        self, request: Request[Any, Any, Any], melding: FromQuery[str] = ""
+    ) -> Response[Any]:
+        notices = {
+            "goedgekeurd": _("Approved. The partner can now generate a client secret."),
+            "geweigerd": _("Rejected. The partner has been sent the reason."),
+        }
+        return await self._queue_page(request, notice=notices.get(melding, ""))
+
+    async def _queue_page(
+        self,
+        request: Request[Any, Any, Any],
+        *,
+        notice: str = "",
+        problem: str = "",
+        status_code: int = 200,
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        return page(
+            request,
+            "backoffice/queue.html",
+            {
+                "staff": staff,
+                "applications": await service.queue(staff),
+                "apis": _api_labels(request),
+                "message": notice,
+                "problem": problem,
+            },
+            status_code=status_code,
+            headers=NO_STORE,
+        )
+
+    @get("/wachtrij/live", guards=[requires_helpdesk], name="queue_live")
+    async def queue_live(self, request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+        feed: QueueFeed = state.queue_feed
+        settings = _settings(state)
+        token = request.cookies.get(sessions.cookie_name(settings), "")
+
+        async def events() -> AsyncIterator[ServerSentEventMessage]:
+            async with feed.subscribe() as changes:
+                while True:
+                    try:
+                        await asyncio.wait_for(changes.get(), timeout=KEEP_ALIVE_SECONDS)
+                    except TimeoutError:
+                        # A signed-out or expired session gets no more news.
+                        if await sessions.load(token, settings) is None:
+                            return
+                        yield ServerSentEventMessage(comment="keep-alive")
+                        continue
+                    yield ServerSentEventMessage(event="queue", data="changed")
+
+        # No buffering in a proxy in front, or the news would wait for more to come.
+        return ServerSentEvent(events(), headers={**NO_STORE, "X-Accel-Buffering": "no"})
+
+    @get("/applicaties/{application_id:uuid}", guards=[requires_helpdesk], name="review")
+    async def review(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        return await self._review_page(request, application_id)
+
+    async def _review_page(
+        self,
+        request: Request[Any, Any, Any],
+        application_id: UUID,
+        *,
+        form: RejectForm | None = None,
+        problem: str = "",
+        status_code: int = 200,
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        try:
+            application = await service.review(staff, application_id)
+        except service.NotFound:
+            raise NotFoundException() from None
+        return page(
+            request,
+            "backoffice/review.html",
+            {
+                "staff": staff,
+                "application": application,
+                "apis": _api_labels(request),
+                "form": form or RejectForm(),
+                "problem": problem,
+            },
+            status_code=status_code,
+            headers=NO_STORE,
+        )
+
+    @post("/applicaties/{application_id:uuid}/goedkeuren", guards=[requires_helpdesk])
+    async def approve(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        try:
+            await service.approve(staff, application_id)
+        except service.AlreadyHandled as handled:
+            return await self._review_page(
+                request, application_id, problem=handled_message(handled), status_code=409
+            )
+        except service.NotFound:
+            raise NotFoundException() from None
+        return redirect(request, f"{QUEUE}?melding=goedgekeurd")
+
+    @post("/applicaties/{application_id:uuid}/weigeren", guards=[requires_helpdesk])
+    async def reject(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        form = RejectForm(await request.form())
+        if not form.validate():
+            return await self._review_page(request, application_id, form=form, status_code=422)
+        try:
+            await service.reject(staff, application_id, form.values["reason"])
+        except service.AlreadyHandled as handled:
+            return await self._review_page(
+                request,
+                application_id,
+                form=form,
+                problem=handled_message(handled),
+                status_code=409,
+            )
+        except service.NotFound:
+            raise NotFoundException() from None
+        return redirect(request, f"{QUEUE}?melding=geweigerd")
+
+    @get("/medewerkers", guards=[requires_staff], name="staff_overview")
+    async def staff_overview(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        staff = sessions.current(request)
+        rows = await service.staff_overview()
+        if not staff.helpdesk:
+            rows = [row for row in rows if row["username"] == staff.username]
+        return page(
+            request,
+            "backoffice/staff.html",
+            {"staff": staff, "people": rows, "apis": _api_labels(request)},
+        )

@@ -1,0 +1,101 @@
+"""Back-office sessions: separate from partners' (own table, own cookie) and shorter.
+
+A partner's session never opens a back-office page and a staff session never opens a
+partner page: each side's guard looks only at its own cookie.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from app.backoffice.service import CurrentStaff
+from app.backoffice.tables import HELPDESK, StaffSession
+from app.config import Settings
+from app.crypto import new_token, token_hash
+from app.web.sessions import put_cookie, touch
+
+
+class StaffSignInRequired(NotAuthorizedException):
+    """Handled by sending the visitor to the back-office sign-in page."""
+
+
+def cookie_name(settings: Settings) -> str:
+    return "__Host-portal_staff" if settings.production else "portal_staff"
+
+
+async def load(token: str, settings: Settings) -> CurrentStaff | None:
+    digest = token_hash(token)
+    idle = dt.timedelta(minutes=settings.accounts.staff_session_idle_minutes)
+    rows = await StaffSession.raw(
+        """
+        SELECT st.id, st.username, st.role, s.last_seen_at, now() AS now
+        FROM staff_session s JOIN staff st ON st.id = s.staff
+        WHERE s.id_hash = {} AND s.expires_at > now() AND s.last_seen_at > now() - {}::interval
+            AND st.active
+        """,
+        digest,
+        idle,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    await touch(StaffSession, digest, row)
+    return CurrentStaff(row["id"], row["username"], row["role"], digest)
+
+
+async def start(
+    settings: Settings, response: Response[Any], staff_id: int, previous: str | None
+) -> None:
+    """A fresh session id for every sign-in."""
+    if previous:
+        await StaffSession.delete().where(StaffSession.id_hash == token_hash(previous))
+    token = new_token()
+    hours = settings.accounts.staff_session_absolute_hours
+    await StaffSession.raw(
+        "INSERT INTO staff_session (id_hash, staff, expires_at)"
+        " VALUES ({}, {}, now() + make_interval(hours => {}))",
+        token_hash(token),
+        staff_id,
+        hours,
+    )
+    put_cookie(response, cookie_name(settings), token, settings)
+
+
+async def end(settings: Settings, request: Request[Any, Any, Any], response: Response[Any]) -> None:
+    token = request.cookies.get(cookie_name(settings))
+    if token:
+        await StaffSession.delete().where(StaffSession.id_hash == token_hash(token))
+    response.delete_cookie(cookie_name(settings), path="/")
+
+
+async def requires_staff(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard for back-office pages: a valid staff session (sets scope["staff"])."""
+    settings: Settings = connection.app.state.settings
+    token = connection.cookies.get(cookie_name(settings))
+    staff = await load(token, settings) if token else None
+    if staff is None:
+        raise StaffSignInRequired()
+    connection.scope["staff"] = staff  # type: ignore[typeddict-unknown-key]
+
+
+async def requires_helpdesk(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    await requires_staff(connection, handler)
+    if connection.scope["staff"].role != HELPDESK:  # type: ignore[typeddict-item]
+        raise PermissionDeniedException()
+
+
+def current(request: Request[Any, Any, Any]) -> CurrentStaff:
+    staff = request.scope.get("staff")
+    if not isinstance(staff, CurrentStaff):
+        raise StaffSignInRequired()
+    return staff

@@ -1,0 +1,61 @@
+"""The back-office's people and what they may do: schools, staff, rights, sessions, audit."""
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    BigSerial,
+    Boolean,
+    ForeignKey,
+    Serial,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+HELPDESK = "helpdesk"
+SCHOOL_ADMIN = "school-admin"
+ROLES = (HELPDESK, SCHOOL_ADMIN)
+
+
+class School(Table, tablename="school"):
+    institution_number = Varchar(length=20, primary_key=True)
+    name = Varchar(length=200)
+
+
+class Staff(Table, tablename="staff"):
+    """A vendor user of the back-office: the helpdesk or a school administrator."""
+
+    id = Serial(primary_key=True)
+    username = Varchar(length=100, unique=True)
+    password_hash = Varchar(length=200)
+    role = Varchar(length=20)
+    active = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class StaffRight(Table, tablename="staff_right"):
+    """A school administrator may grant this API for this school."""
+
+    staff = ForeignKey(references=Staff)
+    institution_number = Varchar(length=20)
+    api = Varchar(length=40)
+
+
+class StaffSession(Table, tablename="staff_session"):
+    id_hash = Varchar(length=64, primary_key=True)
+    staff = ForeignKey(references=Staff)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_seen_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+
+
+class AuditEvent(Table, tablename="audit_event"):
+    id = BigSerial(primary_key=True)
+    at = Timestamptz(default=TimestamptzNow())
+    actor = Varchar(length=320)
+    action = Varchar(length=40)
+    partner = UUID(null=True, default=None)
+    application = UUID(null=True, default=None)
+    institution_number = Varchar(length=20, null=True, default=None)
+    detail = JSONB(default={})

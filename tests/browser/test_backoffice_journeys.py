@@ -1,0 +1,162 @@
+"""The back-office in a real browser: two helpdesk users on the live approval queue, served by
+two app processes on one database (as two instances behind a load balancer), and the partner
+who hears of the decisions (manual §3.3.1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import DESKTOP, PHONE, LiveServer
+from tests.browser.steps import new_partner_with_profile, request_new_client
+from tests.factories import PASSWORD, png_bytes
+from tests.serving import PORTAL, free_port, portal_serve
+
+pytestmark = [pytest.mark.anyio, pytest.mark.browser]
+LIVE = 2000  # ms: the queue's promise to every open browser
+
+
+def portal(database_url: str, *arguments: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [str(PORTAL), *arguments],
+        env={**os.environ, "DATABASE_URL": database_url},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def second_instance(live_server: LiveServer) -> Iterator[str]:
+    """Another `portal serve` on the same database."""
+    port = free_port()
+    env = {
+        "DATABASE_URL": live_server.database_url,
+        "PORTAL_MAIL_BACKEND": "mailbox",
+        "PORTAL_MAIL_WORKER_IN_PROCESS": "false",
+        "PORTAL_PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    with portal_serve(port, env=env) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def helpdesk(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Two helpdesk users and a school administrator, made with the portal's own commands."""
+    schools = tmp_path_factory.mktemp("schools") / "scholen.csv"
+    schools.write_text("instellingsnummer,naam\n123456,Sint-Jozefscollege\n654321,Atheneum\n")
+    assert "2 school(s) added" in portal(
+        live_server.database_url, "schools", "import", str(schools)
+    )
+    names = [f"helpdesk.{os.getpid()}.{n}" for n in (1, 2)]
+    for name in names:
+        portal(live_server.database_url, "staff", "add", name, "--role", "helpdesk", stdin=PASSWORD)
+    portal(
+        live_server.database_url,
+        "staff",
+        "add",
+        f"beheerder.{os.getpid()}",
+        "--role",
+        "school-admin",
+        "--school",
+        "123456:leerlingen",
+        stdin=PASSWORD,
+    )
+    return names
+
+
+async def staff_sign_in(visitor: Any, username: str) -> None:
+    page = visitor.page
+    await visitor.goto("/backoffice/wachtrij")
+    await page.wait_for_url("**/backoffice/aanmelden?next=*")
+    await visitor.check("aanmelden")
+    await page.get_by_label("Gebruikersnaam").fill(username)
+    await page.get_by_label("Wachtwoord").fill(PASSWORD)
+    await page.get_by_role("button", name="Aanmelden").click()
+    await page.wait_for_url("**/backoffice/wachtrij")
+
+
+async def test_the_live_queue_across_two_app_processes(
+    visitor_factory: Any,
+    live_server: LiveServer,
+    second_instance: str,
+    helpdesk: list[str],
+    tmp_path: Path,
+) -> None:
+    first = await visitor_factory("wachtrij-1")
+    second = await visitor_factory("wachtrij-2", viewport=PHONE)
+    second.base = second_instance
+    await staff_sign_in(first, helpdesk[0])
+    await staff_sign_in(second, helpdesk[1])
+    await first.check("wachtrij")
+
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(png_bytes(200, 200, "#2b6cb0"))
+    partner = await visitor_factory("partner")
+    suffix = tmp_path.name[-6:]
+    await new_partner_with_profile(partner, f"Live Partner {suffix}", logo)
+    approved, rejected = f"Roosterlink {suffix}", f"Schoolbus {suffix}"
+    await request_new_client(partner, approved)
+    for visitor in (first, second):
+        # Submitted on one instance, it appears on both within two seconds.
+        await visitor.page.get_by_role("link", name=approved, exact=True).wait_for(timeout=LIVE)
+    await first.check("wachtrij-nieuw")
+    await second.check("wachtrij-nieuw-gsm")
+
+    await first.page.get_by_role("button", name=f"Goedkeuren {approved}").click()
+    await first.page.wait_for_url("**?melding=goedgekeurd")
+    await first.page.get_by_text("Goedgekeurd. De partner kan nu").wait_for()
+    await second.page.get_by_role("link", name=approved, exact=True).wait_for(
+        state="detached", timeout=LIVE
+    )
+    await first.check("goedgekeurd")
+
+    await request_new_client(partner, rejected)
+    await second.page.get_by_role("link", name=rejected, exact=True).wait_for(timeout=LIVE)
+    await second.page.get_by_role("link", name=f"Weigeren {rejected}").click()
+    await second.page.get_by_role("button", name="Weigeren").click()
+    await second.page.get_by_text(
+        "Geef aan waarom de applicatie niet wordt goedgekeurd."
+    ).first.wait_for()
+    await second.check("weigeren-zonder-reden")
+    await second.page.get_by_label("Reden").fill(
+        "Beschrijf welke leerlingengegevens je nodig hebt."
+    )
+    await second.page.get_by_role("button", name="Weigeren").click()
+    await second.page.wait_for_url("**?melding=geweigerd")
+    await first.page.get_by_role("link", name=rejected, exact=True).wait_for(
+        state="detached", timeout=LIVE
+    )
+
+    await partner.goto("/applicaties")
+    await (
+        partner.page.get_by_role("row")
+        .filter(has_text=approved)
+        .get_by_text("Goedgekeurd")
+        .wait_for()
+    )
+    await partner.page.get_by_role("link", name=rejected, exact=True).click()
+    await partner.page.get_by_text("Beschrijf welke leerlingengegevens je nodig hebt.").wait_for()
+    await partner.check("geweigerd-met-reden")
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+async def test_staff_and_rights_read_only(
+    visitor_factory: Any, helpdesk: list[str], viewport: str
+) -> None:
+    visitor = await visitor_factory(viewport=PHONE if viewport == "phone" else DESKTOP)
+    await staff_sign_in(visitor, helpdesk[0])
+    await visitor.page.get_by_role("link", name="Medewerkers en rechten").click()
+    await visitor.page.get_by_text("Sint-Jozefscollege").wait_for()
+    await visitor.check(f"medewerkers-{viewport}")
+    await visitor.page.get_by_role("button", name="Afmelden").click()
+    await visitor.page.wait_for_url("**/backoffice/aanmelden?melding=afgemeld")
+    await visitor.check("afgemeld")

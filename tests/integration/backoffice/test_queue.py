@@ -1,0 +1,197 @@
+"""The back-office: staff sign-in apart from partners, and the helpdesk's approval queue
+(manual §1.2, §3.3.1)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from app.applications import service as applications
+from app.applications.tables import Application
+from app.backoffice import service
+from app.backoffice.service import CurrentStaff
+from app.backoffice.tables import AuditEvent, Staff
+from app.identity.tables import Client
+from app.mail.tables import OutboxMail
+from tests.conftest import Browser, browser_for
+from tests.factories import PASSWORD, make_partner, make_staff, submit_application
+
+pytestmark = pytest.mark.anyio
+
+
+async def staff_browser(app: Any, username: str) -> Browser:
+    browser = browser_for(app)
+    response = await browser.submit(
+        "/backoffice/aanmelden", {"username": username.upper(), "password": PASSWORD}
+    )
+    assert response.status_code == 303, response.text
+    return browser
+
+
+async def as_staff(username: str) -> CurrentStaff:
+    row = await Staff.select(Staff.id, Staff.role).where(Staff.username == username).first()
+    assert row is not None
+    return CurrentStaff(row["id"], username, row["role"], "")
+
+
+async def test_staff_sign_in_with_a_username_not_an_email(app: Any, transaction: None) -> None:
+    username = await make_staff()
+    browser = browser_for(app)
+    wrong = await browser.submit(
+        "/backoffice/aanmelden", {"username": username, "password": "Fout!Wachtwoord1"}
+    )
+    assert wrong.status_code == 422
+    assert "De gebruikersnaam of het wachtwoord is niet juist." in wrong.text
+    assert f'value="{username}"' in wrong.text, "the username stays in the form"
+    empty = await browser.submit("/backoffice/aanmelden", {"username": "", "password": ""})
+    assert "Vul je gebruikersnaam in." in empty.text
+    signed_in = await staff_browser(app, username)
+    queue = await signed_in.get("/backoffice/wachtrij")
+    assert queue.status_code == 200
+    assert "Goedkeuringswachtrij" in queue.text
+    assert queue.headers["cache-control"] == "no-store"
+    cookie = next(c for c in signed_in.cookies.jar if c.name == "portal_staff")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+async def test_partners_and_staff_stay_on_their_own_side(app: Any, transaction: None) -> None:
+    partner = await make_partner(listed=False)
+    partner_browser = browser_for(app)
+    await partner_browser.submit(
+        "/aanmelden", {"email": partner["account"].email, "password": PASSWORD}
+    )
+    refused = await partner_browser.get("/backoffice/wachtrij")
+    assert refused.status_code == 303
+    assert refused.headers["location"].startswith("/backoffice/aanmelden?next=")
+    # A partner's e-mail and password do not open the back-office either.
+    attempt = await partner_browser.submit(
+        "/backoffice/aanmelden", {"username": partner["account"].email, "password": PASSWORD}
+    )
+    assert attempt.status_code == 422
+
+    staff = await staff_browser(app, await make_staff())
+    front = await staff.get("/applicaties")
+    assert front.status_code == 303
+    assert front.headers["location"].startswith("/aanmelden?next=")
+
+
+async def test_a_school_administrator_has_no_queue(app: Any, transaction: None) -> None:
+    username = await make_staff("school-admin", [("123456", ["leerlingen"])])
+    browser = await staff_browser(app, username)
+    assert (await browser.get("/backoffice/wachtrij")).status_code == 403
+    partner = await make_partner(listed=False)
+    application_id = await submit_application(partner)
+    approve = await browser.submit(f"/backoffice/applicaties/{application_id}/goedkeuren")
+    assert approve.status_code == 403
+    with pytest.raises(service.NotAllowed):
+        await service.approve(await as_staff(username), application_id)  # type: ignore[arg-type]
+    status = await Application.select(Application.status).where(Application.id == application_id)
+    assert status[0]["status"] == "nieuw"
+
+
+async def test_the_queue_lists_new_applications_oldest_first(app: Any, transaction: None) -> None:
+    partner = await make_partner(listed=False, name="Acme Leerplatform")
+    first = await submit_application(partner, "Eerste koppeling")
+    await Application.raw(
+        "UPDATE application SET submitted_at = now() - interval '3 hours' WHERE id = {}", first
+    )
+    await submit_application(partner, "Tweede koppeling")
+    browser = await staff_browser(app, await make_staff())
+    queue = (await browser.get("/backoffice/wachtrij")).text
+    assert queue.index("Eerste koppeling") < queue.index("Tweede koppeling")
+    assert "Acme Leerplatform" in queue
+    assert "Leerlingen, Personeel" in queue
+    assert "3 uur" in queue
+    assert 'sse-connect="/backoffice/wachtrij/live"' in queue
+    fragment = await browser.get(
+        "/backoffice/wachtrij", headers={"HX-Request": "true", "HX-Target": "queue"}
+    )
+    assert fragment.text.lstrip().startswith('<section id="queue"')
+
+
+async def test_approving_creates_the_client_and_tells_the_partner(
+    app: Any, transaction: None
+) -> None:
+    partner = await make_partner(listed=False)
+    application_id = await submit_application(partner)
+    username = await make_staff()
+    browser = await staff_browser(app, username)
+    review = await browser.get(f"/backoffice/applicaties/{application_id}")
+    assert "Haalt uurroosters op." in review.text and "dev@partner.be" in review.text
+    response = await browser.submit(f"/backoffice/applicaties/{application_id}/goedkeuren")
+    assert response.headers["location"] == "/backoffice/wachtrij?melding=goedgekeurd"
+    queue = await browser.get(response.headers["location"])
+    assert "Goedgekeurd." in queue.text and "Roosterkoppeling" not in queue.text
+
+    stored = await Application.select().where(Application.id == application_id).first()
+    assert stored is not None and stored["status"] == "goedgekeurd"
+    client = await Client.select().where(Client.application == application_id).first()
+    assert client is not None and client["client_id"].startswith(partner["slug"].replace("-", "_"))
+    recipients = {
+        row["recipient"]
+        for row in await OutboxMail.select(OutboxMail.recipient).where(
+            OutboxMail.kind == "application_approved"
+        )
+    }
+    assert "dev@partner.be" in recipients and len(recipients) == 2
+    audit = await AuditEvent.select().where(AuditEvent.application == application_id).first()
+    assert audit is not None and audit["action"] == "approved" and audit["actor"] == username
+    # The partner can now generate a secret.
+    secret = await applications.generate_secret(partner["account"].id, application_id, 0)  # type: ignore[arg-type]
+    assert len(secret) > 30
+
+
+async def test_rejecting_needs_a_reason_which_the_partner_sees(app: Any, transaction: None) -> None:
+    partner = await make_partner(listed=False)
+    application_id = await submit_application(partner)
+    browser = await staff_browser(app, await make_staff())
+    missing = await browser.submit(
+        f"/backoffice/applicaties/{application_id}/weigeren", {"reason": "   "}
+    )
+    assert missing.status_code == 422
+    assert "Geef aan waarom de applicatie niet wordt goedgekeurd." in missing.text
+    status = await Application.select(Application.status).where(Application.id == application_id)
+    assert status[0]["status"] == "nieuw", "nothing saved"
+
+    reason = "Vul de omschrijving aan: welke gegevens <b>gebruik</b> je?"
+    done = await browser.submit(
+        f"/backoffice/applicaties/{application_id}/weigeren", {"reason": reason}
+    )
+    assert done.headers["location"] == "/backoffice/wachtrij?melding=geweigerd"
+    mail = await OutboxMail.select().where(OutboxMail.kind == "application_rejected").first()
+    assert mail is not None and "welke gegevens" in mail["text"]
+
+    partner_browser = browser_for(app)
+    await partner_browser.submit(
+        "/aanmelden", {"email": partner["account"].email, "password": PASSWORD}
+    )
+    page = await partner_browser.get(f"/applicaties/{application_id}")
+    assert "Geweigerd" in page.text
+    assert "&lt;b&gt;gebruik&lt;/b&gt;" in page.text, "the reason is shown, as text"
+
+
+async def test_of_two_reviewers_exactly_one_decides(app: Any, committed: None) -> None:
+    partner = await make_partner(listed=False)
+    application_id = await submit_application(partner)
+    first, second = await make_staff(), await make_staff()
+    results = await asyncio.gather(
+        service.approve(await as_staff(first), application_id),  # type: ignore[arg-type]
+        service.reject(await as_staff(second), application_id, "Onvoldoende info"),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    lost = [result for result in results if isinstance(result, service.AlreadyHandled)]
+    assert len(lost) == 1
+    stored = await Application.select().where(Application.id == application_id).first()
+    assert stored is not None
+    winner = first if stored["status"] == "goedgekeurd" else second
+    assert lost[0].by == winner
+    clients = await Client.count().where(Client.application == application_id)
+    assert clients == (1 if stored["status"] == "goedgekeurd" else 0)
+
+    # The loser's page says who handled it and how.
+    browser = await staff_browser(app, second if winner == first else first)
+    again = await browser.submit(f"/backoffice/applicaties/{application_id}/goedkeuren")
+    assert again.status_code == 409
+    assert winner in again.text
