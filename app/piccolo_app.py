@@ -4,7 +4,14 @@ from piccolo.conf.apps import AppConfig
 
 from app.accounts.tables import Account, AccountToken
 from app.applications.tables import Application
-from app.backoffice.tables import AuditEvent, School, Staff, StaffRight, StaffSession
+from app.backoffice.tables import (
+    AccessRequest,
+    AuditEvent,
+    School,
+    Staff,
+    StaffRight,
+    StaffSession,
+)
 from app.config import PROJECT_ROOT
 from app.db import APP_NAME
 from app.identity.tables import Client, ClientSecret, ScopeGrant, SigningKey
@@ -42,5 +49,6 @@ APP_CONFIG = AppConfig(
         StaffRight,
         StaffSession,
         AuditEvent,
+        AccessRequest,
     ],
 )

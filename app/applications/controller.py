@@ -12,8 +12,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
 from app.accounts.controller import NO_STORE
-from app.applications import service
-from app.applications.forms import OVERLAPS, ApplicationForm, LinkClientForm
+from app.applications import access, service
+from app.applications.forms import (
+    OVERLAPS,
+    AccessRequestForm,
+    ApplicationForm,
+    LinkClientForm,
+)
 from app.config import Settings
 from app.identity.service import issuer
 from app.web.i18n import _
@@ -220,6 +225,7 @@ class ApplicationController(Controller):
                 "apis": _settings(state).apis,
                 "message_key": message_key,
                 "new_secret": new_secret,
+                "requests": await access.sent_requests(signed_in(request).id, application_id),
                 "overlaps": list(OVERLAPS),
                 "issuer": issuer(_settings(state)),
             },
@@ -301,6 +307,55 @@ class ApplicationController(Controller):
         except service.NotFound:
             raise NotFoundException() from None
         return redirect(request, f"/applicaties/{application_id}?melding=ingetrokken#secrets")
+
+    @get("/{application_id:uuid}/toegang-aanvragen", name="access_request")
+    async def access_request_page(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        return await self._access_request(request, application_id, AccessRequestForm())
+
+    @post("/{application_id:uuid}/toegang-aanvragen")
+    async def access_request(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        form = AccessRequestForm(await request.form())
+        if not form.validate():
+            return await self._access_request(request, application_id, form, status_code=422)
+        try:
+            await access.request_access(signed_in(request).id, application_id, form.addresses)
+        except access.TooMany as too_many:
+            form.add_error(
+                "addresses",
+                _(
+                    "Today you can still send %(left)d requests for this application.",
+                    left=too_many.allowed,
+                ),
+            )
+            return await self._access_request(request, application_id, form, status_code=429)
+        except access.NotApproved:
+            return redirect(request, f"/applicaties/{application_id}")
+        except service.NotFound:
+            raise NotFoundException() from None
+        return redirect(
+            request, f"/applicaties/{application_id}?melding=toegang-aangevraagd#toegang"
+        )
+
+    async def _access_request(
+        self,
+        request: Request[Any, Any, Any],
+        application_id: UUID,
+        form: AccessRequestForm,
+        status_code: int = 200,
+    ) -> Response[Any]:
+        application = await self._get(request, application_id)
+        if application["status"] != "goedgekeurd":
+            return redirect(request, f"/applicaties/{application_id}")
+        return page(
+            request,
+            "applications/access_request.html",
+            {"application": application, "form": form, "link_days": access.LINK_DAYS},
+            status_code=status_code,
+        )
 
 
 class ApiDocumentationController(Controller):

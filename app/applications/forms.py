@@ -66,3 +66,27 @@ class LinkClientForm(Form):
     def clean(self) -> None:
         self.client_id = self.required("client_id", _("Enter the client ID."))
         self.client_secret = self.required("client_secret", _("Enter the client secret."))
+
+
+class AccessRequestForm(Form):
+    """Toegang aanvragen: administrators' addresses separated by ';' (manual §3.4)."""
+
+    fields = ("addresses",)
+
+    def clean(self) -> None:
+        from app.applications.access import MOST_PER_REQUEST, parse_addresses
+
+        text = self.required("addresses", _("Enter at least one e-mail address."))
+        self.addresses, invalid = parse_addresses(text)
+        if invalid:
+            self.add_error(
+                "addresses",
+                _("Not a valid e-mail address: %(addresses)s", addresses=", ".join(invalid)),
+            )
+        elif text and not self.addresses:
+            self.add_error("addresses", _("Enter at least one e-mail address."))
+        elif len(self.addresses) > MOST_PER_REQUEST:
+            self.add_error(
+                "addresses",
+                _("Send to at most %(most)d addresses at once.", most=MOST_PER_REQUEST),
+            )

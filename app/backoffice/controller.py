@@ -10,15 +10,15 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.accounts.controller import client_address, too_many, too_many_attempts
-from app.backoffice import service, sessions
+from app.backoffice import grants, service, sessions
 from app.backoffice.forms import RejectForm, StaffSignInForm
 from app.backoffice.live import QueueFeed
-from app.backoffice.sessions import requires_helpdesk, requires_staff
+from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
 from app.config import Settings
 from app.web.i18n import _
 from app.web.render import page, redirect, safe_next
@@ -26,6 +26,7 @@ from app.web.throttle import Blocked
 
 HOME = "/backoffice"
 QUEUE = "/backoffice/wachtrij"
+ACCESS = "/backoffice/toegang"
 KEEP_ALIVE_SECONDS = 15.0
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -33,6 +34,17 @@ NO_STORE = {"Cache-Control": "no-store"}
 def _settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
+
+
+def _chosen(values: list[str]) -> set[tuple[str, str]]:
+    """The ticked boxes, each "institution number:api"; anything else is refused."""
+    chosen = set()
+    for value in values:
+        number, separator, api = str(value).partition(":")
+        if not separator or not number or not api:
+            raise ValueError(value)
+        chosen.add((number, api))
+    return chosen
 
 
 def _api_labels(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -102,7 +114,7 @@ class BackofficeController(Controller):
     @get("/", guards=[requires_staff], name="backoffice_home")
     async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
         staff = sessions.current(request)
-        return redirect(request, QUEUE if staff.helpdesk else f"{HOME}/medewerkers")
+        return redirect(request, QUEUE if staff.helpdesk else ACCESS)
 
     @get("/wachtrij", guards=[requires_helpdesk], name="queue")
     async def queue(
@@ -229,6 +241,150 @@ class BackofficeController(Controller):
         except service.NotFound:
             raise NotFoundException() from None
         return redirect(request, f"{QUEUE}?melding=geweigerd")
+
+    # School administrators: granting data access (manual §3.4).
+
+    @get("/toegang", guards=[requires_school_admin], name="access_overview")
+    async def access_overview(
+        self, request: Request[Any, Any, Any], melding: FromQuery[str] = ""
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        rows = await grants.overview(staff, _settings(request.app.state))
+        applications: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            entry = applications.setdefault(
+                row["client_id"],
+                {
+                    "id": row["application"],
+                    "name": row["name"],
+                    "partner": row["partner"],
+                    "client_id": row["client_id"],
+                    "schools": {},
+                },
+            )
+            entry["schools"].setdefault((row["institution_number"], row["school"]), []).append(
+                row["api"]
+            )
+        return page(
+            request,
+            "backoffice/access.html",
+            {
+                "staff": staff,
+                "applications": list(applications.values()),
+                "apis": _api_labels(request),
+                "saved": melding == "opgeslagen",
+            },
+            headers=NO_STORE,
+        )
+
+    @get("/toegang.csv", guards=[requires_school_admin], name="access_csv")
+    async def access_csv(self, request: Request[Any, Any, Any]) -> Response[str]:
+        settings = _settings(request.app.state)
+        rows = await grants.overview(sessions.current(request), settings)
+        return Response(
+            grants.overview_csv(rows, settings),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                **NO_STORE,
+                "Content-Disposition": 'attachment; filename="applicaties-met-toegang.csv"',
+            },
+        )
+
+    @get("/toegang/{token:str}", guards=[requires_school_admin], name="access_invitation")
+    async def invitation(
+        self, request: Request[Any, Any, Any], token: FromPath[str]
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        try:
+            view = await grants.open_invitation(staff, token)
+        except grants.InvitationProblem as problem:
+            return self._invitation_problem(request, staff, problem)
+        return self._grant_page(request, view, f"{ACCESS}/{token}")
+
+    @post("/toegang/{token:str}", guards=[requires_school_admin])
+    async def grant_invited(
+        self, request: Request[Any, Any, Any], token: FromPath[str]
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        form = await request.form()
+        try:
+            view = await grants.open_invitation(staff, token)
+            await grants.save(
+                staff,
+                view.application["id"],
+                _chosen(form.getall("grant", [])),
+                token,
+                _settings(request.app.state),
+            )
+        except grants.InvitationProblem as problem:
+            return self._invitation_problem(request, staff, problem)
+        except (ValueError, service.NotAllowed):
+            raise PermissionDeniedException() from None
+        return redirect(request, f"{ACCESS}?melding=opgeslagen")
+
+    @get(
+        "/toegang/applicaties/{application_id:uuid}",
+        guards=[requires_school_admin],
+        name="access_application",
+    )
+    async def access_application(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        try:
+            view = await grants.open_application(sessions.current(request), application_id)
+        except service.NotFound:
+            raise NotFoundException() from None
+        return self._grant_page(request, view, f"{ACCESS}/applicaties/{application_id}")
+
+    @post("/toegang/applicaties/{application_id:uuid}", guards=[requires_school_admin])
+    async def grant_reached(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        form = await request.form()
+        try:
+            await grants.save(
+                sessions.current(request),
+                application_id,
+                _chosen(form.getall("grant", [])),
+                None,
+                _settings(request.app.state),
+            )
+        except service.NotFound:
+            raise NotFoundException() from None
+        except (ValueError, service.NotAllowed):
+            raise PermissionDeniedException() from None
+        return redirect(request, f"{ACCESS}?melding=opgeslagen")
+
+    def _grant_page(
+        self, request: Request[Any, Any, Any], view: grants.GrantView, action: str
+    ) -> Response[Any]:
+        return page(
+            request,
+            "backoffice/grant.html",
+            {
+                "staff": sessions.current(request),
+                "view": view,
+                "application": view.application,
+                "apis": _api_labels(request),
+                "action": action,
+            },
+            headers=NO_STORE,
+        )
+
+    def _invitation_problem(
+        self,
+        request: Request[Any, Any, Any],
+        staff: service.CurrentStaff,
+        problem: grants.InvitationProblem,
+    ) -> Response[Any]:
+        status = {"unknown": 404, "expired": 410, "no-rights": 403}.get(problem.reason, 409)
+        return page(
+            request,
+            "backoffice/invitation_problem.html",
+            {"staff": staff, "problem": problem},
+            status_code=status,
+            headers=NO_STORE,
+        )
 
     @get("/medewerkers", guards=[requires_staff], name="staff_overview")
     async def staff_overview(self, request: Request[Any, Any, Any]) -> Response[Any]:

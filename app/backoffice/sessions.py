@@ -15,7 +15,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from app.backoffice.service import CurrentStaff
-from app.backoffice.tables import HELPDESK, StaffSession
+from app.backoffice.tables import HELPDESK, SCHOOL_ADMIN, StaffSession
 from app.config import Settings
 from app.crypto import new_token, token_hash
 from app.web.sessions import put_cookie, touch
@@ -91,6 +91,14 @@ async def requires_helpdesk(
 ) -> None:
     await requires_staff(connection, handler)
     if connection.scope["staff"].role != HELPDESK:  # type: ignore[typeddict-item]
+        raise PermissionDeniedException()
+
+
+async def requires_school_admin(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    await requires_staff(connection, handler)
+    if connection.scope["staff"].role != SCHOOL_ADMIN:  # type: ignore[typeddict-item]
         raise PermissionDeniedException()
 
 

@@ -59,3 +59,17 @@ class AuditEvent(Table, tablename="audit_event"):
     application = UUID(null=True, default=None)
     institution_number = Varchar(length=20, null=True, default=None)
     detail = JSONB(default={})
+
+
+class AccessRequest(Table, tablename="access_request"):
+    """A partner's request to a school administrator, by e-mail, valid a month."""
+
+    id = BigSerial(primary_key=True)
+    application = UUID()
+    email = Varchar(length=320)
+    token_hash = Varchar(length=64, unique=True)
+    requested_by = UUID(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    used_by = ForeignKey(references=Staff, null=True, default=None)

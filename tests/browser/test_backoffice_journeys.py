@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.browser.conftest import DESKTOP, PHONE, LiveServer
@@ -160,3 +161,82 @@ async def test_staff_and_rights_read_only(
     await visitor.page.get_by_role("button", name="Afmelden").click()
     await visitor.page.wait_for_url("**/backoffice/aanmelden?melding=afgemeld")
     await visitor.check("afgemeld")
+
+
+async def test_the_whole_process_across_three_roles(
+    visitor_factory: Any, live_server: LiveServer, helpdesk: list[str], tmp_path: Path
+) -> None:
+    """Manual §2.1: register, profile, application; approval; secret and access request;
+    the administrator grants two schools; the software gets exactly those scopes."""
+    admin = f"directie.{os.getpid()}"
+    portal(
+        live_server.database_url,
+        "staff",
+        "add",
+        admin,
+        "--role",
+        "school-admin",
+        "--school",
+        "123456:leerlingen",
+        "--school",
+        "654321:leerlingen,personeel",
+        stdin=PASSWORD,
+    )
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(png_bytes(200, 200, "#7b3fa0"))
+    partner = await visitor_factory("proces-partner")
+    suffix = tmp_path.name[-6:]
+    await new_partner_with_profile(partner, f"Proces Partner {suffix}", logo)
+    name = f"Leerlingensync {suffix}"
+    await request_new_client(partner, name)
+
+    desk = await visitor_factory("proces-helpdesk")
+    await staff_sign_in(desk, helpdesk[0])
+    await desk.page.get_by_role("button", name=f"Goedkeuren {name}").click()
+    await desk.page.wait_for_url("**?melding=goedgekeurd")
+
+    page = partner.page
+    await partner.goto("/applicaties")
+    await page.get_by_role("link", name=name).click()
+    await page.get_by_text("Goedgekeurd", exact=True).wait_for()
+    client_id = (await page.locator("dd code").first.inner_text()).strip()
+    await page.get_by_role("button", name="Genereer secret").click()
+    secret = (await page.locator("#new-secret").inner_text()).strip()
+    await page.get_by_role("link", name="Toegang aanvragen").click()
+    await partner.check("toegang-aanvragen")
+    administrator_address = f"directie-{suffix}@school.be"
+    await page.get_by_label("E-mailadres Informatbeheerder(s)").fill(administrator_address)
+    await page.get_by_role("button", name="Versturen").click()
+    await page.wait_for_url("**melding=toegang-aangevraagd*")
+    await page.get_by_text(administrator_address).wait_for()
+    await partner.check("toegang-aangevraagd")
+
+    school = await visitor_factory("proces-schoolbeheerder")
+    link = await school.mail_link(administrator_address, "/backoffice/toegang/")
+    await school.page.goto(link)
+    await school.page.wait_for_url("**/backoffice/aanmelden?next=*")
+    await school.page.get_by_label("Gebruikersnaam").fill(admin)
+    await school.page.get_by_label("Wachtwoord").fill(PASSWORD)
+    await school.page.get_by_role("button", name="Aanmelden").click()
+    await school.page.get_by_role("heading", name=name).wait_for()
+    await school.check("toegang-verlenen")
+    await school.page.get_by_label("Leerlingen — Sint-Jozefscollege").check()
+    await school.page.get_by_label("Leerlingen — Atheneum").check()
+    await school.page.get_by_role("button", name="Opslaan").click()
+    await school.page.wait_for_url("**/backoffice/toegang?melding=opgeslagen")
+    await school.page.get_by_text(client_id).wait_for()
+    await school.check("applicaties-met-toegang")
+
+    scopes = "api_informat_sas_leerlingen.leerlingen"
+    async with httpx.AsyncClient(base_url=live_server.base) as software:
+        credentials = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+        }
+        issued = await software.post("/connect/token", data=credentials)
+        assert issued.status_code == 200
+        assert issued.json()["scope"] == f"{scopes}.123456 {scopes}.654321"
+        for other in (f"{scopes}.111111", "api_informat_sas_leerlingen.personeel.654321"):
+            refused = await software.post("/connect/token", data={**credentials, "scope": other})
+            assert refused.json() == {"error": "invalid_scope"}

@@ -11,29 +11,14 @@ import pytest
 from app.applications import service as applications
 from app.applications.tables import Application
 from app.backoffice import service
-from app.backoffice.service import CurrentStaff
-from app.backoffice.tables import AuditEvent, Staff
+from app.backoffice.tables import AuditEvent
 from app.identity.tables import Client
 from app.mail.tables import OutboxMail
-from tests.conftest import Browser, browser_for
+from tests.conftest import browser_for
 from tests.factories import PASSWORD, make_partner, make_staff, submit_application
+from tests.integration.backoffice.helpers import as_staff, staff_browser
 
 pytestmark = pytest.mark.anyio
-
-
-async def staff_browser(app: Any, username: str) -> Browser:
-    browser = browser_for(app)
-    response = await browser.submit(
-        "/backoffice/aanmelden", {"username": username.upper(), "password": PASSWORD}
-    )
-    assert response.status_code == 303, response.text
-    return browser
-
-
-async def as_staff(username: str) -> CurrentStaff:
-    row = await Staff.select(Staff.id, Staff.role).where(Staff.username == username).first()
-    assert row is not None
-    return CurrentStaff(row["id"], username, row["role"], "")
 
 
 async def test_staff_sign_in_with_a_username_not_an_email(app: Any, transaction: None) -> None:

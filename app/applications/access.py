@@ -1,0 +1,108 @@
+"""Stap 4: Vraag toegang tot schoolgegevens (manual §3.4).
+
+A partner mails one or more school administrators a link to the application; it stays valid
+for LINK_DAYS. Only the SHA-256 of the link's token is stored. An administrator may forward the
+mail to a colleague (the manual says so), so the link is not single-use: whoever opens it must
+still sign in to the back-office and hold rights for the school and the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from app.applications.service import ApplicationError, get
+from app.applications.tables import APPROVED
+from app.backoffice.tables import AccessRequest
+from app.crypto import new_token, token_hash
+from app.mail import service as mail
+from app.partners.tables import Partner
+from app.piccolo_conf import DB
+from app.web.forms import normalise_email
+from app.web.i18n import N_
+
+LINK_DAYS = 30
+MOST_PER_REQUEST = 10
+MOST_PER_DAY = 50  # per application
+
+
+class NotApproved(ApplicationError):
+    """Only an approved application (with a client) can be granted data access."""
+
+
+@dataclass(frozen=True)
+class TooMany(ApplicationError):
+    allowed: int
+
+
+def parse_addresses(text: str) -> tuple[list[str], list[str]]:
+    """(valid addresses, what was not an address) from a ';'-separated list, each once."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    for part in text.replace("\n", ";").split(";"):
+        candidate = part.strip()
+        if not candidate:
+            continue
+        address = normalise_email(candidate)
+        if address is None:
+            invalid.append(candidate)
+        elif address not in valid:
+            valid.append(address)
+    return valid, invalid
+
+
+async def request_access(account_id: UUID, application_id: UUID, addresses: list[str]) -> None:
+    """Mail each administrator the manual's message with a link to the application."""
+    async with DB.transaction():
+        application = await get(account_id, application_id)
+        if application["status"] != APPROVED or not application["client_pk"]:
+            raise NotApproved()
+        today = await AccessRequest.raw(
+            "SELECT count(*) AS n FROM access_request WHERE application = {}"
+            " AND created_at > now() - interval '1 day'",
+            application_id,
+        )
+        left = MOST_PER_DAY - int(today[0]["n"])
+        if len(addresses) > left:
+            raise TooMany(max(left, 0))
+        partner = (
+            await Partner.select(Partner.name).where(Partner.id == application["partner"]).first()
+        )
+        for address in addresses:
+            token = new_token()
+            await AccessRequest.raw(
+                "INSERT INTO access_request (application, email, token_hash, requested_by,"
+                " expires_at) VALUES ({}, {}, {}, {}, now() + make_interval(days => {}))",
+                application_id,
+                address,
+                token_hash(token),
+                account_id,
+                LINK_DAYS,
+            )
+            await mail.enqueue(
+                mail.compose(
+                    "access_request",
+                    address,
+                    "nl",
+                    N_("%(brand)s Partnerportaal - Data access for application %(application)s"),
+                    application=application["name"],
+                    partner=partner["name"] if partner else "",
+                    url=mail.link(f"/backoffice/toegang/{token}"),
+                )
+            )
+
+
+async def sent_requests(account_id: UUID, application_id: UUID) -> list[dict[str, Any]]:
+    """The requests sent for an application, newest first, with their state."""
+    await get(account_id, application_id)
+    rows: list[dict[str, Any]] = await AccessRequest.raw(
+        """
+        SELECT email, created_at, expires_at, used_at,
+            CASE WHEN used_at IS NOT NULL THEN 'used'
+                 WHEN expires_at <= now() THEN 'expired' ELSE 'sent' END AS state
+        FROM access_request WHERE application = {} ORDER BY created_at DESC, id DESC
+        """,
+        application_id,
+    )
+    return rows

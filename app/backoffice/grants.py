@@ -1,0 +1,305 @@
+"""School administrators grant applications access to their schools' data (manual §3.4).
+
+An administrator may tick, per school they administer, only the APIs the application asked for
+and they hold rights for. A new application needs an invitation: the link a partner mailed,
+still valid. An application that already reaches one of their schools can be adjusted without
+one. Every rule is checked here, whatever the form sent: a ticked box the administrator may not
+tick refuses the whole save.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from app.applications.tables import APPROVED, ARCHIVED, Application
+from app.backoffice.service import CurrentStaff, NotAllowed, NotFound, audit
+from app.backoffice.tables import SCHOOL_ADMIN, AccessRequest
+from app.config import Settings
+from app.crypto import token_hash
+from app.identity.tables import ScopeGrant
+from app.mail import service as mail
+from app.piccolo_conf import DB
+from app.web.i18n import N_
+
+
+@dataclass(frozen=True)
+class InvitationProblem(Exception):
+    """Why an access link cannot be used: unknown, expired, archived, not-approved, no-rights."""
+
+    reason: str
+    application: str = ""
+    partner: str = ""
+
+
+@dataclass
+class GrantView:
+    application: dict[str, Any]
+    # (institution number, school name, APIs this administrator may grant there)
+    schools: list[tuple[str, str, list[str]]]
+    granted: set[tuple[str, str]] = field(default_factory=set)
+
+    def allowed(self) -> set[tuple[str, str]]:
+        return {(number, api) for number, _, apis in self.schools for api in apis}
+
+
+def _require_school_admin(staff: CurrentStaff) -> None:
+    if staff.role != SCHOOL_ADMIN:
+        raise NotAllowed()
+
+
+async def _application(application_id: UUID) -> dict[str, Any] | None:
+    rows = await Application.raw(
+        """
+        SELECT a.id, a.name, a.description, a.status, a.partner, a.contact_email,
+            p.name AS partner_name, p.email AS partner_email, p.website AS partner_website,
+            c.id AS client_pk, c.client_id,
+            coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
+                      WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
+        FROM application a JOIN partner p ON p.id = a.partner
+        LEFT JOIN client c ON c.application = a.id
+        WHERE a.id = {}
+        """,
+        application_id,
+    )
+    return rows[0] if rows else None
+
+
+async def _view(staff: CurrentStaff, application: dict[str, Any]) -> GrantView:
+    rights = await Application.raw(
+        """
+        SELECT r.institution_number, s.name, array_agg(r.api ORDER BY r.api) AS apis
+        FROM staff_right r JOIN school s USING (institution_number)
+        WHERE r.staff = {} AND r.api = ANY({})
+        GROUP BY r.institution_number, s.name ORDER BY s.name, r.institution_number
+        """,
+        staff.id,
+        list(application["apis"]),
+    )
+    schools = [(row["institution_number"], row["name"], list(row["apis"])) for row in rights]
+    granted: set[tuple[str, str]] = set()
+    if application["client_pk"] and schools:
+        rows = await ScopeGrant.raw(
+            "SELECT institution_number, api FROM scope_grant WHERE client = {}"
+            " AND institution_number = ANY({})",
+            application["client_pk"],
+            [number for number, _, _ in schools],
+        )
+        granted = {(row["institution_number"], row["api"]) for row in rows}
+    return GrantView(application, schools, granted)
+
+
+async def _invited(token: str) -> dict[str, Any]:
+    rows = await AccessRequest.raw(
+        "SELECT id, application, expires_at <= now() AS expired FROM access_request"
+        " WHERE token_hash = {}",
+        token_hash(token),
+    )
+    if not rows:
+        raise InvitationProblem("unknown")
+    application = await _application(rows[0]["application"])
+    if application is None:
+        raise InvitationProblem("unknown")
+    names = {"application": application["name"], "partner": application["partner_name"]}
+    if rows[0]["expired"]:
+        raise InvitationProblem("expired", **names)
+    if application["status"] == ARCHIVED:
+        raise InvitationProblem("archived", **names)
+    if application["status"] != APPROVED or not application["client_pk"]:
+        raise InvitationProblem("not-approved", **names)
+    application["request_id"] = rows[0]["id"]
+    return application
+
+
+async def open_invitation(staff: CurrentStaff, token: str) -> GrantView:
+    """The application a partner's link points at, as this administrator may grant it."""
+    _require_school_admin(staff)
+    application = await _invited(token)
+    view = await _view(staff, application)
+    if not view.schools:
+        raise InvitationProblem(
+            "no-rights", application=application["name"], partner=application["partner_name"]
+        )
+    return view
+
+
+async def open_application(staff: CurrentStaff, application_id: UUID) -> GrantView:
+    """An application that already reaches one of this administrator's schools."""
+    _require_school_admin(staff)
+    application = await _application(application_id)
+    if application is None or application["status"] != APPROVED:
+        raise NotFound()
+    view = await _view(staff, application)
+    if not view.granted:
+        raise NotFound()  # never invited to these schools: only a partner's link opens it
+    return view
+
+
+async def save(
+    staff: CurrentStaff,
+    application_id: UUID,
+    chosen: set[tuple[str, str]],
+    token: str | None,
+    settings: Settings,
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Make this administrator's schools' access exactly `chosen`: (added, removed)."""
+    _require_school_admin(staff)
+    async with DB.transaction():
+        if token is not None:
+            application = await _invited(token)
+            if application["id"] != application_id:
+                raise NotAllowed()
+        else:
+            found = await _application(application_id)
+            if found is None or found["status"] != APPROVED:
+                raise NotFound()
+            application = found
+        # The client's row is locked, so two administrators saving at once take turns.
+        await Application.raw(
+            "SELECT id FROM client WHERE id = {} FOR UPDATE", application["client_pk"]
+        )
+        view = await _view(staff, application)
+        if token is None and not view.granted:
+            raise NotFound()  # never invited to these schools: only a partner's link opens it
+        if not chosen <= view.allowed():
+            raise NotAllowed()
+        added = chosen - view.granted
+        removed = (view.granted & view.allowed()) - chosen
+        for number, api in sorted(added):
+            await ScopeGrant.raw(
+                "INSERT INTO scope_grant (client, api, institution_number, granted_by)"
+                " VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING",
+                application["client_pk"],
+                api,
+                number,
+                staff.username,
+            )
+            await audit(
+                staff.username, "granted", application["partner"], application_id, number, api=api
+            )
+        for number, api in sorted(removed):
+            await ScopeGrant.raw(
+                "DELETE FROM scope_grant"
+                " WHERE client = {} AND api = {} AND institution_number = {}",
+                application["client_pk"],
+                api,
+                number,
+            )
+            await audit(
+                staff.username, "removed", application["partner"], application_id, number, api=api
+            )
+        if token is not None:
+            await AccessRequest.raw(
+                "UPDATE access_request SET used_at = coalesce(used_at, now()),"
+                " used_by = coalesce(used_by, {}) WHERE id = {}",
+                staff.id,
+                application["request_id"],
+            )
+        if added or removed:
+            await _tell_partner(application, view, added, removed, settings)
+    return added, removed
+
+
+async def _tell_partner(
+    application: dict[str, Any],
+    view: GrantView,
+    added: set[tuple[str, str]],
+    removed: set[tuple[str, str]],
+    settings: Settings,
+) -> None:
+    """The partner profile's address and the application's contact hear what changed."""
+    labels = {api.key: api.label for api in settings.apis}
+    names = {number: name for number, name, _ in view.schools}
+
+    def lines(changes: set[tuple[str, str]]) -> list[str]:
+        return [
+            f"{names.get(number, number)} ({number}): {labels.get(api, api)}"
+            for number, api in sorted(changes)
+        ]
+
+    for recipient in dict.fromkeys(
+        address
+        for address in (application["partner_email"], application["contact_email"])
+        if address
+    ):
+        await mail.enqueue(
+            mail.compose(
+                "access_changed",
+                recipient,
+                "nl",
+                N_("%(brand)s Partnerportaal - Data access changed for %(application)s"),
+                application=application["name"],
+                granted=lines(added),
+                removed=lines(removed),
+                url=mail.link(f"/applicaties/{application['id']}"),
+            )
+        )
+
+
+async def overview(staff: CurrentStaff, settings: Settings) -> list[dict[str, Any]]:
+    """Applicaties met toegang: every client that reaches one of this administrator's
+    schools, with what it may read there (a school's register of who processes its data)."""
+    _require_school_admin(staff)
+    rows: list[dict[str, Any]] = await ScopeGrant.raw(
+        """
+        SELECT a.id AS application, coalesce(a.name, c.client_id) AS name,
+            coalesce(p.name, '') AS partner, c.client_id, g.institution_number,
+            s.name AS school, g.api, g.granted_at, g.granted_by
+        FROM scope_grant g
+        JOIN client c ON c.id = g.client
+        LEFT JOIN application a ON a.id = c.application
+        LEFT JOIN partner p ON p.id = a.partner
+        JOIN school s ON s.institution_number = g.institution_number
+        WHERE g.institution_number IN (
+            SELECT DISTINCT institution_number FROM staff_right WHERE staff = {})
+        ORDER BY lower(coalesce(p.name, '')), lower(coalesce(a.name, c.client_id)),
+            s.name, g.api
+        """,
+        staff.id,
+    )
+    prefixes = {api.key: api.scope_prefix for api in settings.apis}
+    for row in rows:
+        row["scope"] = f"{prefixes.get(row['api'], row['api'])}.{row['institution_number']}"
+    return rows
+
+
+def overview_csv(rows: list[dict[str, Any]], settings: Settings) -> str:
+    labels = {api.key: api.label for api in settings.apis}
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(
+        [
+            "instellingsnummer",
+            "school",
+            "partner",
+            "applicatie",
+            "client_id",
+            "api",
+            "scope",
+            "verleend_op",
+            "verleend_door",
+        ]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                row["institution_number"],
+                _cell(row["school"]),
+                _cell(row["partner"]),
+                _cell(row["name"]),
+                row["client_id"],
+                labels.get(row["api"], row["api"]),
+                row["scope"],
+                row["granted_at"].isoformat(timespec="seconds"),
+                _cell(row["granted_by"]),
+            ]
+        )
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    """Text a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
