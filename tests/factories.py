@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 from urllib.parse import urlsplit
 
 from app.accounts import passwords
@@ -223,3 +224,13 @@ async def submit_application(partner: dict[str, object], name: str = "Roosterkop
         apis=["leerlingen", "personeel"],
     )
     return await service.request_new_client(account.id, account.email, data)  # type: ignore[attr-defined]
+
+
+async def token_status(browser: Any, client_id: str, secret: str) -> int:
+    """The status /connect/token answers the client with this secret."""
+    response = await browser.post(
+        "/connect/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+    status: int = response.status_code
+    return status

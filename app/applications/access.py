@@ -106,3 +106,18 @@ async def sent_requests(account_id: UUID, application_id: UUID) -> list[dict[str
         application_id,
     )
     return rows
+
+
+async def access_history(account_id: UUID, application_id: UUID) -> list[dict[str, Any]]:
+    """Grants and removals for the partner's own application, newest first."""
+    await get(account_id, application_id)
+    rows: list[dict[str, Any]] = await AccessRequest.raw(
+        """
+        SELECT e.at, e.action, e.institution_number, e.detail->>'api' AS api, s.name AS school
+        FROM audit_event e LEFT JOIN school s ON s.institution_number = e.institution_number
+        WHERE e.application = {} AND e.action IN ('granted', 'removed')
+        ORDER BY e.at DESC, e.id DESC LIMIT 200
+        """,
+        application_id,
+    )
+    return rows

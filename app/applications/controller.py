@@ -226,6 +226,7 @@ class ApplicationController(Controller):
                 "message_key": message_key,
                 "new_secret": new_secret,
                 "requests": await access.sent_requests(signed_in(request).id, application_id),
+                "history": await access.access_history(signed_in(request).id, application_id),
                 "overlaps": list(OVERLAPS),
                 "issuer": issuer(_settings(state)),
             },

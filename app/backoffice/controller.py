@@ -47,6 +47,20 @@ def _chosen(values: list[str]) -> set[tuple[str, str]]:
     return chosen
 
 
+def audit_action(action: str) -> str:
+    labels = {
+        "approved": _("Approved"),
+        "rejected": _("Rejected"),
+        "archived": _("Archived"),
+        "granted": _("Access granted"),
+        "removed": _("Access removed"),
+        "sign-in": _("Signed in"),
+        "deactivated": _("Partner deactivated"),
+        "reactivated": _("Partner reactivated"),
+    }
+    return labels.get(action, action)
+
+
 def _api_labels(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {api.key: api.label for api in _settings(request.app.state).apis}
 
@@ -241,6 +255,85 @@ class BackofficeController(Controller):
         except service.NotFound:
             raise NotFoundException() from None
         return redirect(request, f"{QUEUE}?melding=geweigerd")
+
+    @post("/applicaties/{application_id:uuid}/archiveren", guards=[requires_helpdesk])
+    async def archive(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        try:
+            await service.archive_application(sessions.current(request), application_id)
+        except service.NotFound:
+            raise NotFoundException() from None
+        return redirect(request, f"{HOME}/applicaties/{application_id}")
+
+    @get("/zoeken", guards=[requires_helpdesk], name="search")
+    async def search(
+        self, request: Request[Any, Any, Any], q: FromQuery[str] = "", status: FromQuery[str] = ""
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        return page(
+            request,
+            "backoffice/search.html",
+            {
+                "staff": staff,
+                "q": q,
+                "status": status,
+                "results": await service.search(staff, q, status),
+            },
+            headers=NO_STORE,
+        )
+
+    @get("/partners/{partner_id:uuid}", guards=[requires_helpdesk], name="partner_detail")
+    async def partner(
+        self, request: Request[Any, Any, Any], partner_id: FromPath[UUID]
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        try:
+            partner = await service.partner_detail(staff, partner_id)
+        except service.NotFound:
+            raise NotFoundException() from None
+        return page(
+            request,
+            "backoffice/partner.html",
+            {"staff": staff, "partner": partner},
+            headers=NO_STORE,
+        )
+
+    @post("/partners/{partner_id:uuid}/deactiveren", guards=[requires_helpdesk])
+    async def deactivate(
+        self, request: Request[Any, Any, Any], partner_id: FromPath[UUID]
+    ) -> Response[Any]:
+        return await self._set_active(request, partner_id, active=False)
+
+    @post("/partners/{partner_id:uuid}/heractiveren", guards=[requires_helpdesk])
+    async def reactivate(
+        self, request: Request[Any, Any, Any], partner_id: FromPath[UUID]
+    ) -> Response[Any]:
+        return await self._set_active(request, partner_id, active=True)
+
+    async def _set_active(
+        self, request: Request[Any, Any, Any], partner_id: UUID, *, active: bool
+    ) -> Response[Any]:
+        try:
+            await service.set_partner_active(sessions.current(request), partner_id, active)
+        except service.NotFound:
+            raise NotFoundException() from None
+        return redirect(request, f"{HOME}/partners/{partner_id}")
+
+    @get("/logboek", guards=[requires_staff], name="audit_log")
+    async def audit_log(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        staff = sessions.current(request)
+        return page(
+            request,
+            "backoffice/audit.html",
+            {
+                "staff": staff,
+                "events": await service.audit_log(staff),
+                "apis": _api_labels(request),
+                "audit_action": audit_action,
+            },
+            headers=NO_STORE,
+        )
 
     # School administrators: granting data access (manual §3.4).
 

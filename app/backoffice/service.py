@@ -21,7 +21,7 @@ from uuid import UUID
 
 from app.accounts import passwords
 from app.applications.service import QUEUE_CHANNEL
-from app.applications.tables import APPROVED, NEW, REJECTED, Application
+from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
 from app.backoffice.tables import HELPDESK, ROLES, AuditEvent, School, Staff, StaffRight
 from app.config import Settings
 from app.mail import service as mail
@@ -31,6 +31,7 @@ from app.web.i18n import N_
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,99}$")
 MAX_REASON = 2000
+STATUSES = (NEW, APPROVED, REJECTED, ARCHIVED)
 
 
 class BackofficeError(Exception):
@@ -390,3 +391,143 @@ async def audit(
             detail=detail,
         )
     )
+
+
+# The helpdesk's other work: archiving, partners, search, the audit log.
+
+
+async def archive_application(staff: CurrentStaff, application_id: UUID) -> None:
+    """Archiveren: the application is out of use and its client is disabled."""
+    _require_helpdesk(staff)
+    async with DB.transaction():
+        rows = await Application.raw(
+            "UPDATE application SET status = {}, handled_by = {}, handled_at = now(),"
+            " updated_at = now() WHERE id = {} AND status <> {} RETURNING partner",
+            ARCHIVED,
+            staff.id,
+            application_id,
+            ARCHIVED,
+        )
+        if not rows:
+            raise NotFound()
+        await Application.raw(
+            "UPDATE client SET enabled = false WHERE application = {}", application_id
+        )
+        await audit(staff.username, "archived", rows[0]["partner"], application_id)
+        await Application.raw("SELECT pg_notify({}, {})", QUEUE_CHANNEL, str(application_id))
+
+
+async def set_partner_active(staff: CurrentStaff, partner_id: UUID, active: bool) -> None:
+    """A deactivated partner leaves the directory and its applications get no tokens."""
+    _require_helpdesk(staff)
+    async with DB.transaction():
+        rows = await Application.raw(
+            "UPDATE partner SET active = {} WHERE id = {} RETURNING id", active, partner_id
+        )
+        if not rows:
+            raise NotFound()
+        await audit(staff.username, "reactivated" if active else "deactivated", partner_id)
+
+
+async def partner_detail(staff: CurrentStaff, partner_id: UUID) -> dict[str, Any]:
+    _require_helpdesk(staff)
+    rows = await Application.raw(
+        "SELECT id, name, slug, email, website, active, public, listed, enterprise_number,"
+        " created_at FROM partner WHERE id = {}",
+        partner_id,
+    )
+    if not rows:
+        raise NotFound()
+    partner: dict[str, Any] = rows[0]
+    partner["applications"] = await Application.raw(
+        """
+        SELECT a.id, a.name, a.status, c.client_id,
+            (SELECT count(*) FROM scope_grant g WHERE g.client = c.id) AS grants
+        FROM application a LEFT JOIN client c ON c.application = a.id
+        WHERE a.partner = {} ORDER BY lower(a.name)
+        """,
+        partner_id,
+    )
+    partner["accounts"] = await Application.raw(
+        "SELECT email FROM account WHERE partner = {} ORDER BY email", partner_id
+    )
+    return partner
+
+
+SEARCH_LIMIT = 50
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search(
+    staff: CurrentStaff, query: str, status: str = ""
+) -> dict[str, list[dict[str, Any]]]:
+    """Partners, applications and clients by name, client id, institution number or status."""
+    _require_helpdesk(staff)
+    query = query.strip()[:200]
+    if status not in STATUSES:
+        status = ""
+    if not query and not status:
+        return {"partners": [], "applications": []}
+    pattern = _like(query)
+    partners: list[dict[str, Any]] = []
+    if query:
+        partners = await Application.raw(
+            "SELECT id, name, active, listed FROM partner"
+            " WHERE name ILIKE {} OR email ILIKE {} OR enterprise_number = {}"
+            " ORDER BY lower(name) LIMIT {}",
+            pattern,
+            pattern,
+            query,
+            SEARCH_LIMIT,
+        )
+    applications: list[dict[str, Any]] = await Application.raw(
+        """
+        SELECT a.id, a.name, a.status, p.id AS partner_id, p.name AS partner, c.client_id
+        FROM application a JOIN partner p ON p.id = a.partner
+        LEFT JOIN client c ON c.application = a.id
+        WHERE ({} = '' OR a.status = {})
+          AND ({} = '' OR a.name ILIKE {} OR p.name ILIKE {} OR c.client_id ILIKE {}
+               OR c.id IN (SELECT g.client FROM scope_grant g WHERE g.institution_number = {}))
+        ORDER BY a.submitted_at DESC LIMIT {}
+        """,
+        status,
+        status,
+        query,
+        pattern,
+        pattern,
+        pattern,
+        query,
+        SEARCH_LIMIT,
+    )
+    return {"partners": partners, "applications": applications}
+
+
+AUDIT = """
+    SELECT e.at, e.actor, e.action, e.institution_number, e.detail,
+        a.name AS application, p.name AS partner
+    FROM audit_event e
+    LEFT JOIN application a ON a.id = e.application
+    LEFT JOIN partner p ON p.id = e.partner
+"""
+NEWEST_FIRST = " ORDER BY e.at DESC, e.id DESC LIMIT {}"
+MY_SCHOOLS = (
+    " WHERE e.institution_number IN (SELECT institution_number FROM staff_right WHERE staff = {})"
+)
+
+
+async def audit_log(staff: CurrentStaff, limit: int = 200) -> list[dict[str, Any]]:
+    """The helpdesk sees everything; a school administrator what concerns their schools."""
+    if staff.helpdesk:
+        rows: list[dict[str, Any]] = await AuditEvent.raw(AUDIT + NEWEST_FIRST, limit)
+    else:
+        # Constants only; the values are bound parameters.
+        query = AUDIT + MY_SCHOOLS + NEWEST_FIRST
+        rows = await AuditEvent.raw(query, staff.id, limit)
+    for row in rows:
+        if isinstance(row["detail"], str):
+            row["detail"] = json.loads(row["detail"])
+    return rows

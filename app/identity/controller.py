@@ -82,7 +82,7 @@ class IdentityController(Controller):
         if claims is None:
             return inactive
         record = await load_client(str(claims.get("client_id", "")), settings)
-        if record is None or not record.enabled:
+        if record is None or not record.usable:
             return inactive
         own = [
             scope

@@ -72,6 +72,8 @@ class ClientRecord:
     client_id: str
     enabled: bool
     application_status: str | None
+    # None for a client without an application; a deactivated partner's clients get nothing.
+    partner_active: bool | None
     # (id, IdentityServer hash, expiry as a Unix time or None) of each unrevoked secret.
     secrets: tuple[tuple[int, str, float | None], ...]
     scopes: tuple[str, ...]
@@ -79,7 +81,11 @@ class ClientRecord:
 
     @property
     def usable(self) -> bool:
-        return self.enabled and self.application_status in (None, APPROVED)
+        return (
+            self.enabled
+            and self.application_status in (None, APPROVED)
+            and self.partner_active is not False
+        )
 
     def valid_secrets(self) -> list[tuple[int, str]]:
         now = time.time()
@@ -106,6 +112,7 @@ async def load_client(client_id: str, settings: Settings) -> ClientRecord | None
     rows = await ClientSecret.raw(
         """
         SELECT c.id, c.client_id, c.enabled, a.status AS application_status,
+            p.active AS partner_active,
             coalesce((SELECT json_agg(json_build_array(
                                 s.id, s.value_hash, extract(epoch FROM s.expires_at)))
                       FROM client_secret s WHERE s.client = c.id AND s.revoked_at IS NULL
@@ -113,6 +120,7 @@ async def load_client(client_id: str, settings: Settings) -> ClientRecord | None
             coalesce((SELECT json_agg(json_build_array(g.api, g.institution_number))
                       FROM scope_grant g WHERE g.client = c.id), '[]') AS grants
         FROM client c LEFT JOIN application a ON a.id = c.application
+        LEFT JOIN partner p ON p.id = a.partner
         WHERE c.client_id = {}
         """,
         client_id,
@@ -133,6 +141,7 @@ async def load_client(client_id: str, settings: Settings) -> ClientRecord | None
         client_id=row["client_id"],
         enabled=row["enabled"],
         application_status=row["application_status"],
+        partner_active=row["partner_active"],
         secrets=tuple(
             (int(id_), str(hash_), float(expires) if expires else None)
             for id_, hash_, expires in json.loads(row["secrets"])

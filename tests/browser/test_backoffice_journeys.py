@@ -155,9 +155,16 @@ async def test_staff_and_rights_read_only(
 ) -> None:
     visitor = await visitor_factory(viewport=PHONE if viewport == "phone" else DESKTOP)
     await staff_sign_in(visitor, helpdesk[0])
-    await visitor.page.get_by_role("link", name="Medewerkers en rechten").click()
+    await visitor.page.get_by_role("link", name="Medewerkers", exact=True).click()
     await visitor.page.get_by_text("Sint-Jozefscollege").wait_for()
     await visitor.check(f"medewerkers-{viewport}")
+    await visitor.page.get_by_role("link", name="Zoeken").click()
+    await visitor.page.get_by_label("Naam, client ID, instellingsnummer of e-mail").fill("Partner")
+    await visitor.page.get_by_role("heading", name="Partners").wait_for()
+    await visitor.check(f"zoeken-{viewport}")
+    await visitor.page.get_by_role("link", name="Logboek").click()
+    await visitor.page.get_by_role("heading", name="Logboek").wait_for()
+    await visitor.check(f"logboek-{viewport}")
     await visitor.page.get_by_role("button", name="Afmelden").click()
     await visitor.page.wait_for_url("**/backoffice/aanmelden?melding=afgemeld")
     await visitor.check("afgemeld")
@@ -226,6 +233,9 @@ async def test_the_whole_process_across_three_roles(
     await school.page.wait_for_url("**/backoffice/toegang?melding=opgeslagen")
     await school.page.get_by_text(client_id).wait_for()
     await school.check("applicaties-met-toegang")
+    await school.page.get_by_role("link", name="Logboek").click()
+    await school.page.get_by_text("Toegang verleend: Leerlingen").first.wait_for()
+    await school.check("logboek-schoolbeheerder")
 
     scopes = "api_informat_sas_leerlingen.leerlingen"
     async with httpx.AsyncClient(base_url=live_server.base) as software:

@@ -14,7 +14,7 @@ from app.applications.tables import Application
 from app.identity.tables import Client, ClientSecret, ScopeGrant
 from app.mail.tables import OutboxMail
 from tests.conftest import Browser, browser_for
-from tests.factories import PASSWORD, make_client, make_partner
+from tests.factories import PASSWORD, make_client, make_partner, token_status
 
 pytestmark = pytest.mark.anyio
 
@@ -36,14 +36,6 @@ async def partner_browser(app: Any) -> tuple[Browser, dict[str, Any]]:
     browser = browser_for(app)
     await browser.submit("/aanmelden", {"email": partner["account"].email, "password": PASSWORD})
     return browser, partner
-
-
-async def token_status(browser: Browser, client_id: str, secret: str) -> int:
-    response = await browser.post(
-        "/connect/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-    )
-    return response.status_code
 
 
 async def test_requesting_a_new_client_waits_for_the_helpdesk(app: Any, transaction: None) -> None:
