@@ -40,11 +40,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import db
-from app.config import PROJECT_ROOT, get_settings
-from app.db import EmbeddedPostgres, create_database, drop_database, with_database
+from app.config import get_settings
 from app.identity.importer import ClientSpec, import_clients
 from app.identity.service import secret_hash
 from app.piccolo_conf import DB
+from bench.common import fresh_database
 
 PEER = Path(__file__).resolve().parent / "oidc-provider"
 DATABASE = "portal_token_bench"
@@ -94,7 +94,6 @@ async def prepare(url: str) -> None:
     settings = get_settings()
     db.configure(DB, url, settings)
     async with db.connected(DB):
-        await db.migrate()
         await import_clients(
             [ClientSpec(CLIENT_ID, [(secret_hash(SECRET), None)], SCOPES, ["client_credentials"])],
             settings,
@@ -221,19 +220,8 @@ def main() -> int:
     if not (PEER / "node_modules").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True)
 
-    settings = get_settings()
-    embedded = None
-    if settings.embedded_database:
-        embedded = EmbeddedPostgres(PROJECT_ROOT / ".data" / "bench-postgres")
-        embedded.start(database="bench_admin")
-        admin, url = embedded.url("postgres"), embedded.url(DATABASE)
-    else:
-        admin = with_database(settings.database.url, "postgres")
-        url = with_database(settings.database.url, DATABASE)
     results: dict[str, list[Result]] = {}
-    try:
-        asyncio.run(drop_database(admin, DATABASE))
-        asyncio.run(create_database(admin, DATABASE))
+    with fresh_database(DATABASE) as url:
         asyncio.run(prepare(url))
         for run in range(arguments.runs):
             port = free_port()
@@ -248,9 +236,6 @@ def main() -> int:
                     f" p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms, errors {result.errors}",
                     flush=True,
                 )
-    finally:
-        if embedded:
-            embedded.stop()
 
     print(
         f"\n/connect/token, {arguments.workers} processes each, {arguments.connections}"

@@ -149,12 +149,14 @@ class BackofficeController(Controller):
         status_code: int = 200,
     ) -> Response[Any]:
         staff = sessions.current(request)
+        applications, waiting = await service.queue(staff)
         return page(
             request,
             "backoffice/queue.html",
             {
                 "staff": staff,
-                "applications": await service.queue(staff),
+                "applications": applications,
+                "waiting": waiting,
                 "apis": _api_labels(request),
                 "message": notice,
                 "problem": problem,
@@ -339,31 +341,18 @@ class BackofficeController(Controller):
 
     @get("/toegang", guards=[requires_school_admin], name="access_overview")
     async def access_overview(
-        self, request: Request[Any, Any, Any], melding: FromQuery[str] = ""
+        self,
+        request: Request[Any, Any, Any],
+        melding: FromQuery[str] = "",
+        pagina: FromQuery[int] = 1,
     ) -> Response[Any]:
         staff = sessions.current(request)
-        rows = await grants.overview(staff, _settings(request.app.state))
-        applications: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            entry = applications.setdefault(
-                row["client_id"],
-                {
-                    "id": row["application"],
-                    "name": row["name"],
-                    "partner": row["partner"],
-                    "client_id": row["client_id"],
-                    "schools": {},
-                },
-            )
-            entry["schools"].setdefault((row["institution_number"], row["school"]), []).append(
-                row["api"]
-            )
         return page(
             request,
             "backoffice/access.html",
             {
                 "staff": staff,
-                "applications": list(applications.values()),
+                "result": await grants.overview_page(staff, pagina),
                 "apis": _api_labels(request),
                 "saved": melding == "opgeslagen",
             },

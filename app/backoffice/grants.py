@@ -239,12 +239,70 @@ async def _tell_partner(
         )
 
 
+PER_PAGE = 50
+MY_SCHOOLS = "SELECT DISTINCT institution_number FROM staff_right WHERE staff = {}"
+
+
+@dataclass
+class OverviewPage:
+    applications: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+
+async def overview_page(staff: CurrentStaff, page: int = 1) -> OverviewPage:
+    """Applicaties met toegang, PER_PAGE clients at a time, each with what it may read at
+    this administrator's schools."""
+    _require_school_admin(staff)
+    mine = [row["institution_number"] for row in await ScopeGrant.raw(MY_SCHOOLS, staff.id)]
+    page = max(page, 1)
+    # The schools as an array (not a subquery) let the planner see how many grants match.
+    clients = await ScopeGrant.raw(
+        """
+        WITH reached AS (
+            SELECT DISTINCT client FROM scope_grant WHERE institution_number = ANY({}))
+        SELECT c.id, c.client_id, a.id AS application, coalesce(a.name, c.client_id) AS name,
+            coalesce(p.name, '') AS partner, count(*) OVER () AS total
+        FROM reached r
+        JOIN client c ON c.id = r.client
+        LEFT JOIN application a ON a.id = c.application
+        LEFT JOIN partner p ON p.id = a.partner
+        ORDER BY lower(coalesce(p.name, '')), lower(coalesce(a.name, c.client_id)), c.id
+        LIMIT {} OFFSET {}
+        """,
+        mine,
+        PER_PAGE,
+        (page - 1) * PER_PAGE,
+    )
+    if not clients:
+        return OverviewPage([], 0, 1, 1) if page == 1 else await overview_page(staff, 1)
+    total = int(clients[0]["total"])
+    grants = await ScopeGrant.raw(
+        """
+        SELECT g.client, g.institution_number, s.name AS school, g.api
+        FROM scope_grant g JOIN school s ON s.institution_number = g.institution_number
+        WHERE g.client = ANY({}) AND g.institution_number = ANY({})
+        ORDER BY s.name, g.institution_number, g.api
+        """,
+        [client["id"] for client in clients],
+        mine,
+    )
+    by_client: dict[int, dict[tuple[str, str], list[str]]] = {}
+    for grant in grants:
+        schools = by_client.setdefault(grant["client"], {})
+        schools.setdefault((grant["institution_number"], grant["school"]), []).append(grant["api"])
+    for client in clients:
+        client["schools"] = by_client.get(client["id"], {})
+    return OverviewPage(clients, total, page, max(1, -(-total // PER_PAGE)))
+
+
 async def overview(staff: CurrentStaff, settings: Settings) -> list[dict[str, Any]]:
-    """Applicaties met toegang: every client that reaches one of this administrator's
-    schools, with what it may read there (a school's register of who processes its data)."""
+    """Every grant at this administrator's schools, for the CSV export (a school's register
+    of who processes its data)."""
     _require_school_admin(staff)
     rows: list[dict[str, Any]] = await ScopeGrant.raw(
-        """
+        f"""
         SELECT a.id AS application, coalesce(a.name, c.client_id) AS name,
             coalesce(p.name, '') AS partner, c.client_id, g.institution_number,
             s.name AS school, g.api, g.granted_at, g.granted_by
@@ -253,11 +311,10 @@ async def overview(staff: CurrentStaff, settings: Settings) -> list[dict[str, An
         LEFT JOIN application a ON a.id = c.application
         LEFT JOIN partner p ON p.id = a.partner
         JOIN school s ON s.institution_number = g.institution_number
-        WHERE g.institution_number IN (
-            SELECT DISTINCT institution_number FROM staff_right WHERE staff = {})
+        WHERE g.institution_number IN ({MY_SCHOOLS})
         ORDER BY lower(coalesce(p.name, '')), lower(coalesce(a.name, c.client_id)),
             s.name, g.api
-        """,
+        """,  # noqa: S608 - constants only; the values are bound parameters
         staff.id,
     )
     prefixes = {api.key: api.scope_prefix for api in settings.apis}

@@ -227,22 +227,29 @@ def _require_helpdesk(staff: CurrentStaff) -> None:
         raise NotAllowed()
 
 
-async def queue(staff: CurrentStaff) -> list[dict[str, Any]]:
-    """Applications waiting for a decision, oldest first."""
+QUEUE_SHOWN = 50
+
+
+async def queue(staff: CurrentStaff) -> tuple[list[dict[str, Any]], int]:
+    """The QUEUE_SHOWN applications waiting longest for a decision, oldest first, and how
+    many wait in all."""
     _require_helpdesk(staff)
     rows: list[dict[str, Any]] = await Application.raw(
         """
-        SELECT a.id, a.name, a.description, a.submitted_at, p.name AS partner,
+        SELECT a.id, a.name, a.submitted_at, p.name AS partner,
             extract(epoch FROM now() - a.submitted_at)::bigint AS waiting_seconds,
             coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
-                      WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
+                      WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis,
+            count(*) OVER () AS total
         FROM application a JOIN partner p ON p.id = a.partner
         WHERE a.status = {}
         ORDER BY a.submitted_at, a.id
+        LIMIT {}
         """,
         NEW,
+        QUEUE_SHOWN,
     )
-    return rows
+    return rows, int(rows[0]["total"]) if rows else 0
 
 
 async def _decide(
@@ -484,23 +491,39 @@ async def search(
             query,
             SEARCH_LIMIT,
         )
+    # Each way of matching finds application ids through its own index; then one join.
+    if not query:
+        hits = "SELECT id FROM application WHERE status = {}"
+        arguments: list[Any] = [status]
+    elif query.isdigit():
+        hits = (
+            "SELECT c.application AS id FROM scope_grant g JOIN client c ON c.id = g.client"
+            " WHERE g.institution_number = {} AND c.application IS NOT NULL"
+            " UNION SELECT id FROM application WHERE name ILIKE {}"
+        )
+        arguments = [query, pattern]
+    else:
+        hits = (
+            "SELECT id FROM application WHERE name ILIKE {}"
+            " UNION SELECT a.id FROM application a JOIN partner p ON p.id = a.partner"
+            " WHERE p.name ILIKE {}"
+            " UNION SELECT application FROM client"
+            " WHERE client_id ILIKE {} AND application IS NOT NULL"
+        )
+        arguments = [pattern, pattern, pattern]
     applications: list[dict[str, Any]] = await Application.raw(
-        """
+        f"""
         SELECT a.id, a.name, a.status, p.id AS partner_id, p.name AS partner, c.client_id
-        FROM application a JOIN partner p ON p.id = a.partner
+        FROM ({hits}) h
+        JOIN application a ON a.id = h.id
+        JOIN partner p ON p.id = a.partner
         LEFT JOIN client c ON c.application = a.id
-        WHERE ({} = '' OR a.status = {})
-          AND ({} = '' OR a.name ILIKE {} OR p.name ILIKE {} OR c.client_id ILIKE {}
-               OR c.id IN (SELECT g.client FROM scope_grant g WHERE g.institution_number = {}))
-        ORDER BY a.submitted_at DESC LIMIT {}
-        """,
+        WHERE ({{}} = '' OR a.status = {{}})
+        ORDER BY a.submitted_at DESC LIMIT {{}}
+        """,  # noqa: S608 - `hits` is one of the constants above; values are parameters
+        *arguments,
         status,
         status,
-        query,
-        pattern,
-        pattern,
-        pattern,
-        query,
         SEARCH_LIMIT,
     )
     return {"partners": partners, "applications": applications}

@@ -321,3 +321,29 @@ async def test_applications_with_access_can_be_adjusted_without_a_new_link(
         f"222222;School 222222;'=HYPERLINK(evil);Roosterkoppeling;{client_id};Leerlingen;"
         in (lines[1])
     )
+
+
+async def test_the_overview_comes_a_page_at_a_time(
+    app: Any, transaction: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(grants, "PER_PAGE", 1)
+    admin = await make_staff("school-admin", [("111111", ["leerlingen"])])
+    for name in ("Aaa Partner", "Bbb Partner"):
+        partner = await make_partner(listed=False, name=name)
+        application_id, _ = await approved(partner)
+        token = await ask(app, partner, application_id, f"beheer-{name[:3].lower()}@school.be")
+        await grants.save(
+            await as_staff(admin),
+            application_id,  # type: ignore[arg-type]
+            {("111111", "leerlingen")},
+            token,
+            app.state.settings,
+        )
+    browser = await staff_browser(app, admin)
+    first = await browser.get("/backoffice/toegang")
+    assert "Aaa Partner" in first.text and "Bbb Partner" not in first.text
+    assert "Pagina 1 van 2" in first.text
+    second = await browser.get("/backoffice/toegang", params={"pagina": "2"})
+    assert "Bbb Partner" in second.text and "Aaa Partner" not in second.text
+    export = await browser.get("/backoffice/toegang.csv")
+    assert "Aaa Partner" in export.text and "Bbb Partner" in export.text, "the export is whole"
