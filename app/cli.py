@@ -272,6 +272,22 @@ def staff_add(username: str, role: str, schools: tuple[str, ...]) -> None:
     click.echo(f"Added {username.strip().lower()} ({role}); they sign in at /backoffice/aanmelden.")
 
 
+@staff.command("reset-code")
+@click.argument("username")
+def staff_reset_code(username: str) -> None:
+    """Turn two-step verification off for a staff member who lost their authenticator."""
+    from app.backoffice import service as backoffice
+
+    async def work(_settings: Settings) -> bool:
+        return await backoffice.reset_second_factor(username)
+
+    if not _run_with_database(work):
+        _fail(f"no staff member {username.strip().lower()}")
+    click.echo(
+        f"Two-step verification is off for {username.strip().lower()}; they can enrol again."
+    )
+
+
 @main.group()
 def schools() -> None:
     """The schools (institution numbers) school administrators manage."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -15,8 +16,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.accounts.controller import client_address, too_many, too_many_attempts
-from app.backoffice import grants, service, sessions
-from app.backoffice.forms import RejectForm, StaffSignInForm
+from app.backoffice import grants, service, sessions, totp
+from app.backoffice.forms import CodeForm, EnrolForm, RejectForm, StaffSignInForm
 from app.backoffice.live import QueueFeed
 from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
 from app.config import Settings
@@ -57,6 +58,8 @@ def audit_action(action: str) -> str:
         "sign-in": _("Signed in"),
         "deactivated": _("Partner deactivated"),
         "reactivated": _("Partner reactivated"),
+        "second-factor": _("Signed in with a code"),
+        "second-factor-enrolled": _("Two-step verification turned on"),
     }
     return labels.get(action, action)
 
@@ -112,12 +115,120 @@ class BackofficeController(Controller):
             form.add_error("password", _("The username or password is not correct."))
             return page(request, "backoffice/sign_in.html", context, status_code=422)
         settings = _settings(state)
-        response = redirect(request, safe_next(form.values["next"], HOME))
-        await sessions.start(
-            settings, response, staff_id, request.cookies.get(sessions.cookie_name(settings))
-        )
+        previous = request.cookies.get(sessions.cookie_name(settings))
+        target = safe_next(form.values["next"], HOME)
+        if await totp.enrolled(staff_id):
+            response = redirect(request, f"{HOME}/aanmelden/code?next={quote(target, safe='')}")
+            await sessions.start(settings, response, staff_id, previous, verified=False)
+            return response
+        response = redirect(request, target)
+        await sessions.start(settings, response, staff_id, previous)
         response.delete_cookie("csrftoken", path="/")
         return response
+
+    @get("/aanmelden/code", name="staff_code")
+    async def code_page(
+        self, request: Request[Any, Any, Any], state: State, next: FromQuery[str] = ""
+    ) -> Response[Any]:
+        if await self._waiting(request, state) is None:
+            return redirect(request, f"{HOME}/aanmelden")
+        return page(
+            request,
+            "backoffice/code.html",
+            {"form": CodeForm({"next": next}), "staff": None},
+            headers=NO_STORE,
+        )
+
+    @post("/aanmelden/code")
+    async def code(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        staff = await self._waiting(request, state)
+        if staff is None:
+            return redirect(request, f"{HOME}/aanmelden")
+        form = CodeForm(await request.form())
+        context: dict[str, Any] = {"form": form, "staff": None}
+        if not form.validate():
+            return page(request, "backoffice/code.html", context, status_code=422)
+        try:
+            right = await totp.check(staff.id, form.values["code"])
+        except Blocked as blocked:
+            return too_many(
+                request, "backoffice/code.html", context, too_many_attempts(blocked), blocked
+            )
+        if not right:
+            form.add_error("code", _("This code is not correct. Use the code your app shows now."))
+            return page(request, "backoffice/code.html", context, status_code=422)
+        settings = _settings(state)
+        response = redirect(request, safe_next(form.values["next"], HOME))
+        await sessions.start(
+            settings, response, staff.id, request.cookies.get(sessions.cookie_name(settings))
+        )
+        await service.audit(staff.username, "second-factor")
+        response.delete_cookie("csrftoken", path="/")
+        return response
+
+    async def _waiting(
+        self, request: Request[Any, Any, Any], state: State
+    ) -> service.CurrentStaff | None:
+        settings = _settings(state)
+        token = request.cookies.get(sessions.cookie_name(settings))
+        return await sessions.load(token, settings, waiting_for_code=True) if token else None
+
+    @get("/tweestapsverificatie", guards=[requires_staff], name="second_factor")
+    async def second_factor_page(
+        self, request: Request[Any, Any, Any], state: State
+    ) -> Response[Any]:
+        staff = sessions.current(request)
+        if await totp.enrolled(staff.id):
+            return page(
+                request, "backoffice/second_factor.html", {"staff": staff, "enrolled": True}
+            )
+        secret = await totp.start_enrolment(staff.id)
+        return self._enrolment(request, state, staff, secret or "", EnrolForm())
+
+    @post("/tweestapsverificatie", guards=[requires_staff])
+    async def enrol(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        staff = sessions.current(request)
+        form = EnrolForm(await request.form())
+        secret = await totp.pending_secret(staff.id)
+        if secret is None:
+            return redirect(request, f"{HOME}/tweestapsverificatie")
+        if not form.validate():
+            return self._enrolment(request, state, staff, secret, form, status_code=422)
+        try:
+            right = await totp.check(staff.id, form.values["code"], enrolling=True)
+        except Blocked as blocked:
+            form.add_error("code", too_many_attempts(blocked))
+            return self._enrolment(request, state, staff, secret, form, status_code=429)
+        if not right:
+            form.add_error("code", _("This code is not correct. Use the code your app shows now."))
+            return self._enrolment(request, state, staff, secret, form, status_code=422)
+        await service.audit(staff.username, "second-factor-enrolled")
+        return redirect(request, f"{HOME}/tweestapsverificatie")
+
+    def _enrolment(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        staff: service.CurrentStaff,
+        secret: str,
+        form: EnrolForm,
+        status_code: int = 200,
+    ) -> Response[Any]:
+        brand = _settings(state).portal.brand_name
+        return page(
+            request,
+            "backoffice/second_factor.html",
+            {
+                "staff": staff,
+                "enrolled": False,
+                "secret": secret,
+                "qr": totp.qr_code(secret, staff.username, f"{brand} back-office"),
+                "form": form,
+            },
+            status_code=status_code,
+            # The secret is shown only to whoever is enrolling: not stored by browsers.
+            headers=NO_STORE,
+        )
 
     @post("/afmelden", guards=[requires_staff])
     async def sign_out(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:

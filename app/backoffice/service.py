@@ -138,6 +138,21 @@ async def add_staff(
     return staff_id
 
 
+async def reset_second_factor(username: str) -> bool:
+    """Forget a staff member's authenticator (they lost it); their sessions end too."""
+    async with DB.transaction():
+        rows = await Staff.raw(
+            "UPDATE staff SET totp_secret = NULL, totp_enrolled_at = NULL WHERE username = {}"
+            " RETURNING id",
+            username.strip().lower(),
+        )
+        if not rows:
+            return False
+        await Staff.raw("DELETE FROM staff_session WHERE staff = {}", rows[0]["id"])
+        await audit("portal staff reset-code", "second-factor-reset", detail_user=username)
+    return True
+
+
 async def import_schools(text: str) -> tuple[int, int]:
     """CSV `institution_number,name` (a header line is optional): (added, renamed)."""
     added = renamed = 0

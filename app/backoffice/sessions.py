@@ -25,11 +25,19 @@ class StaffSignInRequired(NotAuthorizedException):
     """Handled by sending the visitor to the back-office sign-in page."""
 
 
+# Between the password and the second factor: time enough to open the authenticator app.
+CODE_MINUTES = 5
+
+
 def cookie_name(settings: Settings) -> str:
     return "__Host-portal_staff" if settings.production else "portal_staff"
 
 
-async def load(token: str, settings: Settings) -> CurrentStaff | None:
+async def load(
+    token: str, settings: Settings, *, waiting_for_code: bool = False
+) -> CurrentStaff | None:
+    """The session's staff member; `waiting_for_code` asks for a session that has passed the
+    password but not yet the second factor (only the code page does)."""
     digest = token_hash(token)
     idle = dt.timedelta(minutes=settings.accounts.staff_session_idle_minutes)
     rows = await StaffSession.raw(
@@ -37,10 +45,11 @@ async def load(token: str, settings: Settings) -> CurrentStaff | None:
         SELECT st.id, st.username, st.role, s.last_seen_at, now() AS now
         FROM staff_session s JOIN staff st ON st.id = s.staff
         WHERE s.id_hash = {} AND s.expires_at > now() AND s.last_seen_at > now() - {}::interval
-            AND st.active
+            AND st.active AND s.verified = {}
         """,
         digest,
         idle,
+        not waiting_for_code,
     )
     if not rows:
         return None
@@ -50,19 +59,25 @@ async def load(token: str, settings: Settings) -> CurrentStaff | None:
 
 
 async def start(
-    settings: Settings, response: Response[Any], staff_id: int, previous: str | None
+    settings: Settings,
+    response: Response[Any],
+    staff_id: int,
+    previous: str | None,
+    *,
+    verified: bool = True,
 ) -> None:
-    """A fresh session id for every sign-in."""
+    """A fresh session id for every sign-in, and again after the second factor."""
     if previous:
         await StaffSession.delete().where(StaffSession.id_hash == token_hash(previous))
     token = new_token()
     hours = settings.accounts.staff_session_absolute_hours
     await StaffSession.raw(
-        "INSERT INTO staff_session (id_hash, staff, expires_at)"
-        " VALUES ({}, {}, now() + make_interval(hours => {}))",
+        "INSERT INTO staff_session (id_hash, staff, expires_at, verified)"
+        " VALUES ({}, {}, now() + make_interval(mins => {}), {})",
         token_hash(token),
         staff_id,
-        hours,
+        hours * 60 if verified else CODE_MINUTES,
+        verified,
     )
     put_cookie(response, cookie_name(settings), token, settings)
 

@@ -3,6 +3,7 @@
 from piccolo.columns import (
     JSONB,
     UUID,
+    BigInt,
     BigSerial,
     Boolean,
     ForeignKey,
@@ -32,6 +33,9 @@ class Staff(Table, tablename="staff"):
     role = Varchar(length=20)
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
+    totp_secret = Varchar(length=64, null=True, default=None)
+    totp_enrolled_at = Timestamptz(null=True, default=None)
+    totp_last_step = BigInt(default=0)
 
 
 class StaffRight(Table, tablename="staff_right"):
@@ -48,6 +52,7 @@ class StaffSession(Table, tablename="staff_session"):
     created_at = Timestamptz(default=TimestamptzNow())
     last_seen_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
+    verified = Boolean(default=True)
 
 
 class AuditEvent(Table, tablename="audit_event"):
