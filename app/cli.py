@@ -323,6 +323,11 @@ def demo() -> None:
     info = _run_with_database(demo_data.load)
     click.echo("Demo data loaded." if info.created else "Demo data was already there.")
     click.echo(f"Sign in at /aanmelden as {demo_data.DEMO_EMAIL} with {demo_data.DEMO_PASSWORD}")
+    click.echo(
+        f"Back-office at /backoffice/aanmelden, password {demo_data.STAFF_PASSWORD}:"
+        f" {demo_data.HELPDESK} (helpdesk, one application waits in the queue) and"
+        f" {demo_data.SCHOOL_ADMIN} (administrator of schools 123456 and 654321)"
+    )
     click.echo("Link an existing client under Applicaties → Ik koppel mijn client ID & secret:")
     click.echo(f"  client ID {demo_data.LINKABLE_CLIENT}, secret {demo_data.LINKABLE_SECRET}")
     click.echo("Get a token for the demo's own client:")

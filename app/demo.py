@@ -2,7 +2,9 @@
 
 Partners from the manual's landing page with approved applications (so the directory shows
 them), a partner account to sign in with, and an existing client that can be linked under
-Applicaties → Ik koppel mijn client ID & secret. Running it again changes nothing.
+Applicaties → Ik koppel mijn client ID & secret; two schools, a helpdesk user and a school
+administrator for the back-office, and an application waiting in the approval queue. Running it
+again changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from PIL import Image, ImageDraw
 
 from app.accounts import passwords
 from app.accounts.tables import Account
-from app.applications.tables import APPROVED, Application
+from app.applications.tables import APPROVED, NEW, Application
+from app.backoffice.service import add_staff
+from app.backoffice.tables import School
 from app.config import Settings
 from app.identity.importer import ClientSpec, import_clients
 from app.identity.service import secret_hash
@@ -27,6 +31,10 @@ from app.piccolo_conf import DB
 
 DEMO_EMAIL = "demo@partner.example"
 DEMO_PASSWORD = "Demo!Partner2026"  # noqa: S105 - a published demo account
+STAFF_PASSWORD = "Demo!Backoffice2026"  # noqa: S105 - published demo staff
+HELPDESK = "demo.helpdesk"
+SCHOOL_ADMIN = "demo.directie"
+SCHOOLS = [("123456", "Sint-Jozefscollege Demo"), ("654321", "Atheneum Demo")]
 LINKABLE_CLIENT = "informat_customer_school"
 LINKABLE_SECRET = "demo-secret-for-informat-customer-school"  # noqa: S105 - demo data
 
@@ -150,6 +158,21 @@ async def load(settings: Settings) -> DemoInfo:
                     created[0]["id"],
                     "plantyn_demo",
                 )
+        for institution_number, school in SCHOOLS:
+            await School.insert(School(institution_number=institution_number, name=school))
+        waiting = await Application.insert(
+            Application(partner=partner_id, name="EDULOGO Maaltijden", status=NEW)
+        )
+        await Application.raw(
+            "UPDATE application SET description = {}, contact_person = 'Demo Contact',"
+            " contact_email = 'contact4@partner.example' WHERE id = {}",
+            "Maaltijdbestellingen per leerling, verrekend via Informat Rekeningen.",
+            waiting[0]["id"],
+        )
+        await Application.raw(
+            "INSERT INTO application_api (application, api) VALUES ({}, 'rekeningen')",
+            waiting[0]["id"],
+        )
         await import_clients(
             [
                 ClientSpec(
@@ -165,4 +188,12 @@ async def load(settings: Settings) -> DemoInfo:
             settings,
             granted_by="demo",
         )
+    # Staff get their own transaction each: add_staff hashes the password first.
+    await add_staff(HELPDESK, STAFF_PASSWORD, "helpdesk", [])
+    await add_staff(
+        SCHOOL_ADMIN,
+        STAFF_PASSWORD,
+        "school-admin",
+        [(school, [api.key for api in settings.apis]) for school, _ in SCHOOLS],
+    )
     return DemoInfo(created=True)

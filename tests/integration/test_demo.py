@@ -9,6 +9,7 @@ import pytest
 from app import demo
 from app.applications import service as applications
 from app.partners.tables import Partner
+from tests.conftest import browser_for
 
 pytestmark = pytest.mark.anyio
 
@@ -34,3 +35,9 @@ async def test_the_demo_is_usable_and_loads_once(client: Any, settings: Any) -> 
         },
     )
     assert token.status_code == 200
+    staff = browser_for(client._transport.app)  # type: ignore[attr-defined]
+    desk = await staff.submit(
+        "/backoffice/aanmelden", {"username": demo.HELPDESK, "password": demo.STAFF_PASSWORD}
+    )
+    assert desk.status_code == 303
+    assert "EDULOGO Maaltijden" in (await staff.get("/backoffice/wachtrij")).text
