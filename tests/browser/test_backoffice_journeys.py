@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import pyotp
 import pytest
 
 from tests.browser.conftest import DESKTOP, PHONE, LiveServer
@@ -253,3 +256,59 @@ async def test_the_whole_process_across_three_roles(
         for other in (f"{scopes}.111111", "api_informat_sas_leerlingen.personeel.654321"):
             refused = await software.post("/connect/token", data={**credentials, "scope": other})
             assert refused.json() == {"error": "invalid_scope"}
+
+
+async def test_two_step_verification_and_the_pages_that_say_no(
+    visitor_factory: Any, live_server: LiveServer, helpdesk: list[str]
+) -> None:
+    username = f"tweestaps.{os.getpid()}"
+    portal(live_server.database_url, "staff", "add", username, "--role", "helpdesk", stdin=PASSWORD)
+    visitor = await visitor_factory("tweestaps", viewport=PHONE)
+    page = visitor.page
+    await staff_sign_in(visitor, username)
+    await page.get_by_role("link", name=username).click()
+    secret = (await page.locator("code.secret").inner_text()).strip()
+    await page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Aanzetten").click()
+    await page.get_by_text("Bij elke aanmelding wordt na je wachtwoord een code").wait_for()
+    await visitor.check("tweestaps-aan")
+    await page.get_by_role("button", name="Afmelden").click()
+
+    await page.get_by_label("Gebruikersnaam").fill(username)
+    await page.get_by_label("Wachtwoord").fill(PASSWORD)
+    await page.get_by_role("button", name="Aanmelden").click()
+    await page.wait_for_url("**/backoffice/aanmelden/code*")
+    await page.get_by_label("Code").fill("000000")
+    await page.get_by_role("button", name="Aanmelden").click()
+    await page.get_by_text("Deze code is niet juist").first.wait_for()
+    await visitor.check("code-fout")
+    await page.get_by_label("Code").fill(pyotp.TOTP(secret).at(time.time() + 30))
+    await page.get_by_role("button", name="Aanmelden").click()
+    await page.wait_for_url("**/backoffice/wachtrij")
+
+    partner = f"Zoekpartner {os.getpid()}"
+    connection = await asyncpg.connect(live_server.database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO partner (slug, name, description, email, contact_person, street,"
+            " house_number, postcode, municipality, country, website, logo, logo_type,"
+            " logo_etag) VALUES ($1, $2, 'Een partner.', 'info@zoek.example', 'Contact',"
+            " 'Straat', '1', '9000', 'Gent', 'België', 'https://zoek.example', $3,"
+            " 'image/png', 'x')",
+            f"zoekpartner-{os.getpid()}",
+            partner,
+            png_bytes(),
+        )
+    finally:
+        await connection.close()
+    await page.get_by_role("link", name="Zoeken").click()
+    await page.get_by_label("Naam, client ID, instellingsnummer of e-mail").fill("Zoekpartner")
+    await page.get_by_role("link", name=partner).click()
+    await page.get_by_role("heading", name="Activering").wait_for()
+    await visitor.check("partner-in-backoffice")
+
+    admin = await visitor_factory("verkeerde-link")
+    await staff_sign_in(admin, f"beheerder.{os.getpid()}")
+    await admin.goto("/backoffice/toegang/geen-echte-link")
+    await admin.page.get_by_role("heading", name="Deze link kan niet gebruikt worden").wait_for()
+    await admin.check("link-ongeldig")
