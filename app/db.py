@@ -44,9 +44,23 @@ class PortalEngine(PostgresEngine):
         return None
 
 
+# What a request meets when PostgreSQL is down, restarting or unreachable: the request gets
+# "temporarily unavailable" (503), and the pool reconnects by itself once the server is back.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable, no socket
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # the connection is gone (08xxx)
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up (57Pxx)
+    asyncpg.InterfaceError,  # a closed connection or pool
+)
+# A server that does not answer fails the request after this long, not after asyncpg's 60 s.
+CONNECT_TIMEOUT = 5
+
+
 def configure(engine: PortalEngine, url: str, settings: Settings) -> None:
     engine.config = {
         "dsn": url,
+        "timeout": CONNECT_TIMEOUT,
         "min_size": settings.database.pool_min_size,
         "max_size": settings.database.pool_max_size,
         "command_timeout": 30,

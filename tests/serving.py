@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from typing import IO, Any
 
 import httpx
 
+from app.config import PROJECT_ROOT
+
 PORTAL = Path(sys.executable).with_name("portal")
 
 
@@ -24,14 +27,35 @@ def free_port() -> int:
         return port
 
 
+def environment(changes: dict[str, str | None]) -> dict[str, str]:
+    """This process's environment with `changes`; None removes a variable."""
+    merged = {**os.environ, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+@contextmanager
+def own_embedded_database(name: str) -> Iterator[Path]:
+    """A data folder for an embedded PostgreSQL of a test's own (short, inside the project:
+    the server's Unix socket lives there); its server is stopped and the folder removed after."""
+    path = PROJECT_ROOT / ".data" / f"{name}-{os.getpid()}"
+    try:
+        yield path
+    finally:
+        subprocess.run(["pkill", "-f", str(path)], check=False)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
 def portal_serve(
-    port: int, *options: str, env: dict[str, str], output: IO[Any] | int = subprocess.DEVNULL
+    port: int,
+    *options: str,
+    env: dict[str, str | None],
+    output: IO[Any] | int = subprocess.DEVNULL,
 ) -> Iterator[str]:
     """The server's base URL once /health answers; stopped (SIGTERM) afterwards."""
     process = subprocess.Popen(
         [str(PORTAL), "serve", "--port", str(port), *options],
-        env={**os.environ, **env},
+        env=environment(env),
         stdout=output,
         stderr=subprocess.STDOUT if output != subprocess.DEVNULL else subprocess.DEVNULL,
     )

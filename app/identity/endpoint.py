@@ -9,6 +9,7 @@ are those of the rest of the portal's JSON endpoints.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -20,8 +21,12 @@ from litestar.types import (
     Send,
 )
 
+from app.db import UNAVAILABLE
 from app.identity.oauth import JSON, MAX_BODY, NO_STORE, TokenError, client_credentials, parse_form
 from app.identity.service import TokenService
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = 5
 
 
 class TokenEndpoint:
@@ -44,6 +49,12 @@ class TokenEndpoint:
             )
         except TokenError as error:
             await self._answer(send, error.status, error.body(), error.headers())
+            return
+        except UNAVAILABLE:
+            # Never invalid_client for a database that is down: the client did nothing wrong.
+            log.warning("token request while the database is unavailable", exc_info=True)
+            down = TokenError("temporarily_unavailable", 503, RETRY_AFTER)
+            await self._answer(send, down.status, down.body(), down.headers())
             return
         await self._answer(send, 200, msgspec.json.encode(answer), [JSON, *NO_STORE])
 

@@ -13,11 +13,13 @@ from urllib.parse import quote
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
+from app.db import UNAVAILABLE
 from app.web import i18n
 
 log = logging.getLogger("app.errors")
+RETRY_AFTER = 5
 
 
 def _language(request: Request[Any, Any, Any]) -> None:
@@ -60,12 +62,21 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return response
 
 
+def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """PostgreSQL is down or restarting: say so at once, and when to try again."""
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    response = error_page(request, HTTP_503_SERVICE_UNAVAILABLE)
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    **dict.fromkeys(UNAVAILABLE, unavailable),
     NotAuthorizedException: not_authorized,
     HTTPException: http_error,
     HTTP_500_INTERNAL_SERVER_ERROR: server_error,

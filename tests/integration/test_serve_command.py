@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.config import PROJECT_ROOT
-from tests.serving import free_port
+from tests.serving import free_port, own_embedded_database
 
 PORTAL = Path(sys.executable).with_name("portal")
 
@@ -54,13 +53,9 @@ def postgres_running(data_dir: Path) -> bool:
 
 
 @pytest.fixture
-def data_dir() -> Path:
-    # Short, inside the project: the server's Unix socket lives there.
-    path = PROJECT_ROOT / ".data" / f"serve-{os.getpid()}"
-    yield path
-    if postgres_running(path):
-        subprocess.run(["pkill", "-f", str(path)], check=False)
-    shutil.rmtree(path, ignore_errors=True)
+def data_dir() -> Iterator[Path]:
+    with own_embedded_database("serve") as path:
+        yield path
 
 
 def test_serve_survives_a_kill_and_stops_everything_on_ctrl_c(data_dir: Path) -> None:
