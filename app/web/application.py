@@ -55,7 +55,8 @@ def build(settings: Settings | None = None) -> Litestar:
         name="token",
         is_mount=False,
         copy_scope=False,
-        opt={"exclude_from_csrf": True},
+        # Client credentials in the request; no cookie is read: no CSRF token, no session.
+        opt={"exclude_from_csrf": True, "no_session": True},
     )
     async def token(scope: Scope, receive: Receive, send: Send) -> None:
         await token_endpoint(scope, receive, send)  # type: ignore[arg-type]
