@@ -179,7 +179,10 @@ class ProfileController(Controller):
     async def revoke(
         self, request: Request[Any, Any, Any], code_id: FromPath[int]
     ) -> Response[Any]:
-        await service.revoke_invitation(signed_in(request).id, code_id)
+        try:
+            await service.revoke_invitation(signed_in(request).id, code_id)
+        except service.NotFound:
+            raise NotFoundException() from None
         return redirect(request, "/profiel?melding=ingetrokken#gebruikers")
 
 

@@ -47,6 +47,10 @@ class AlreadyLinked(PartnerError):
     pass
 
 
+class NotFound(PartnerError):
+    """Not one of the account's own profile's (invitation codes): nothing to say about it."""
+
+
 class NoProfile(PartnerError):
     pass
 
@@ -285,12 +289,14 @@ async def create_invitation(account_id: UUID) -> str:
 
 async def revoke_invitation(account_id: UUID, code_id: int) -> None:
     partner_id = await _require_partner(account_id)
-    await InvitationCode.raw(
-        "UPDATE invitation_code SET revoked_at = now()"
-        " WHERE id = {} AND partner = {} AND revoked_at IS NULL",
+    own = await InvitationCode.raw(
+        "UPDATE invitation_code SET revoked_at = coalesce(revoked_at, now())"
+        " WHERE id = {} AND partner = {} RETURNING id",
         code_id,
         partner_id,
     )
+    if not own:
+        raise NotFound()
 
 
 async def link_with_code(account_id: UUID, code: str, client_address: str) -> UUID:
