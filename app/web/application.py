@@ -16,7 +16,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 
-from app import db
+from app import db, logs
 from app.accounts.controller import AccountController
 from app.applications.controller import ApiDocumentationController, ApplicationController
 from app.backoffice.controller import BackofficeController
@@ -63,6 +63,7 @@ def build(settings: Settings | None = None) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        logs.install()
         await db.start_pool(DB)
         await ensure_signing_key()
         tokens.start()
