@@ -256,6 +256,10 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError("the development mailbox cannot be used in production")
         if not portal.base_url.startswith("https://"):
             raise ConfigError("[portal] base_url must start with https:// in production")
+        if not settings.database.url:
+            raise ConfigError(
+                "production needs DATABASE_URL: the embedded PostgreSQL is for development"
+            )
     elif not settings.secret_key:
         settings = dataclasses.replace(settings, secret_key=_development_secret(settings))
     return settings
