@@ -219,3 +219,13 @@ async def committed_client(app: Any, committed: None) -> AsyncIterator[Browser]:
     """A client whose requests commit, each on its own pooled connection."""
     async with browser_for(app) as browser:
         yield browser
+
+
+@pytest.fixture
+def fake_resend() -> Iterator[Any]:
+    """A local stand-in for Resend's HTTP API (tests/fake_resend.py)."""
+    from tests.fake_resend import FakeResend
+
+    fake = FakeResend().start()
+    yield fake
+    fake.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -21,13 +20,6 @@ from tests.factories import PASSWORD, unique_email
 from tests.fake_resend import Answer, FakeResend
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def fake_resend() -> Iterator[FakeResend]:
-    fake = FakeResend().start()
-    yield fake
-    fake.stop()
 
 
 def resend_settings(settings: Settings, fake: FakeResend, timeout: float = 2) -> Settings:
