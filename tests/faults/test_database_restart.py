@@ -1,6 +1,8 @@
 """PostgreSQL restarted under load: while it is down, requests fail at once with a 503 page or
 `temporarily_unavailable` (never `invalid_client`); afterwards everything works again without
-restarting the app, the live queue's listener included.
+restarting the app, the live queue's listener included. Stopped for 20 seconds while a partner
+keeps submitting applications: every submission that was acknowledged is there afterwards, with
+its mail delivered, and every other one was refused with a 503.
 
 `portal serve` runs here with an embedded PostgreSQL of its own, which the test stops and
 starts again with the server's own pg_ctl, as an operator restarting the database would.
@@ -16,9 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from app import demo
+from app.db import EmbeddedPostgres
 from tests.factories import PASSWORD
 from tests.serving import PORTAL, environment, free_port, own_embedded_database, portal_serve
 
@@ -158,3 +163,107 @@ async def test_requests_fail_fast_while_the_database_restarts_and_recover(
     assert {status for _, status, _, _ in after} == {200}, "recovered without a restart"
     # The live queue's listener reconnected and told the open page to refetch.
     assert any(event > up_at for event in observed.events)
+
+
+@pytest.fixture
+def served_with_demo() -> Iterator[tuple[str, Path]]:
+    """A portal with the demo data and its mail delivered in process (to the mailbox)."""
+    with own_embedded_database("stopped") as data_dir:
+        env: dict[str, str | None] = {
+            "DATABASE_URL": None,
+            "PORTAL_DATABASE_DATA_DIR": str(data_dir),
+        }
+        with portal_serve(free_port(), env=env) as base:
+            portal(data_dir, "demo", stdin="")
+            yield base, data_dir
+
+
+async def submit_applications(
+    base: str, acknowledged: list[str], unexpected: list[str], stop: asyncio.Event
+) -> None:
+    """The demo partner submits applications one after another; each 303 is a promise."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as partner:
+        await partner.get("/aanmelden")
+        await partner.post(
+            "/aanmelden",
+            data={
+                "email": demo.DEMO_EMAIL,
+                "password": demo.DEMO_PASSWORD,
+                "_csrf_token": partner.cookies["csrftoken"],
+            },
+        )
+        number = 0
+        while not stop.is_set():
+            if "csrftoken" not in partner.cookies:
+                await partner.get("/applicaties/nieuw")
+                continue
+            number += 1
+            name = f"Volhouder {number}"
+            try:
+                answer = await partner.post(
+                    "/applicaties/nieuw",
+                    data={
+                        "_csrf_token": partner.cookies["csrftoken"],
+                        "name": name,
+                        "description": "Blijft bewaard, of wordt geweigerd.",
+                        "contact_person": "Dev Eloper",
+                        "contact_email": "dev@partner.example",
+                        "apis": "leerlingen",
+                    },
+                )
+            except httpx.HTTPError as error:
+                unexpected.append(f"{name}: {error!r}")
+                continue
+            if answer.status_code == 303:
+                acknowledged.append(name)
+            elif answer.status_code != 503:
+                unexpected.append(f"{name}: {answer.status_code}")
+            await asyncio.sleep(0.05)
+
+
+async def test_nothing_acknowledged_is_lost_when_the_database_stops_for_20_seconds(
+    served_with_demo: tuple[str, Path],
+) -> None:
+    base, data_dir = served_with_demo
+    options = server_options(data_dir)
+    acknowledged: list[str] = []
+    unexpected: list[str] = []
+    stop = asyncio.Event()
+    writer = asyncio.create_task(submit_applications(base, acknowledged, unexpected, stop))
+    await asyncio.sleep(3)
+    before = len(acknowledged)
+    await asyncio.to_thread(pg_ctl, data_dir, "stop", "-m", "fast", "-w")
+    await asyncio.sleep(20)
+    during = len(acknowledged) - before
+    await asyncio.to_thread(
+        pg_ctl, data_dir, "start", "-w", "-o", options, "-l", str(data_dir / "restart.log")
+    )
+    await asyncio.sleep(8)
+    stop.set()
+    await writer
+    assert unexpected == [], "only 303 or 503"
+    assert before > 0 and len(acknowledged) > before + during, "writes resumed"
+
+    url = await asyncio.to_thread(EmbeddedPostgres(data_dir).start)
+    connection = await asyncpg.connect(url)
+    try:
+        stored = {
+            row["name"]
+            for row in await connection.fetch(
+                "SELECT name FROM application WHERE name LIKE 'Volhouder %'"
+            )
+        }
+        assert stored == set(acknowledged), "every acknowledged application, and nothing else"
+        deadline = time.monotonic() + 30
+        while True:
+            mails = await connection.fetchrow(
+                "SELECT count(*) AS queued, count(sent_at) AS sent FROM outbox_mail"
+                " WHERE kind = 'application_submitted'"
+            )
+            if mails["sent"] == mails["queued"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert mails["queued"] == len(acknowledged), "one mail per application, none lost"
+        assert mails["sent"] == mails["queued"], "all delivered after the outage"
+    finally:
+        await connection.close()
