@@ -293,6 +293,7 @@ async def test_applications_with_access_can_be_adjusted_without_a_new_link(
 
     overview = await browser.get("/backoffice/toegang")
     assert client_id in overview.text and "School 111111 (111111): Leerlingen" in overview.text
+    assert f'href="/backoffice/toegang/applicaties/{application_id}"' in overview.text
     assert (
         await browser.get(f"/backoffice/toegang/applicaties/{never_invited}")
     ).status_code == 404
