@@ -11,9 +11,10 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from app.accounts.controller import client_address, too_many, too_many_attempts
 from app.backoffice import grants, service, sessions, totp
@@ -21,6 +22,7 @@ from app.backoffice.forms import CodeForm, EnrolForm, RejectForm, StaffSignInFor
 from app.backoffice.live import QueueFeed
 from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
 from app.config import Settings
+from app.web.errors import error_page
 from app.web.i18n import _
 from app.web.render import page, redirect, safe_next
 from app.web.throttle import Blocked
@@ -78,8 +80,14 @@ def handled_message(handled: service.AlreadyHandled) -> str:
     return _("This application is no longer waiting for a decision.")
 
 
+def not_found(request: Request[Any, Any, Any], _: service.NotFound) -> Response[Any]:
+    """An id that names nothing the staff member may see: the ordinary 404 page."""
+    return error_page(request, HTTP_404_NOT_FOUND)
+
+
 class BackofficeController(Controller):
     path = HOME
+    exception_handlers = {service.NotFound: not_found}  # noqa: RUF012 - read by Litestar
     # Partner sessions mean nothing here; staff sessions are checked by the guards.
     opt = {"no_session": True}  # noqa: RUF012 - Litestar reads it as a class attribute
 
@@ -314,10 +322,7 @@ class BackofficeController(Controller):
         status_code: int = 200,
     ) -> Response[Any]:
         staff = sessions.current(request)
-        try:
-            application = await service.review(staff, application_id)
-        except service.NotFound:
-            raise NotFoundException() from None
+        application = await service.review(staff, application_id)
         return page(
             request,
             "backoffice/review.html",
@@ -343,8 +348,6 @@ class BackofficeController(Controller):
             return await self._review_page(
                 request, application_id, problem=handled_message(handled), status_code=409
             )
-        except service.NotFound:
-            raise NotFoundException() from None
         return redirect(request, f"{QUEUE}?melding=goedgekeurd")
 
     @post("/applicaties/{application_id:uuid}/weigeren", guards=[requires_helpdesk])
@@ -365,18 +368,13 @@ class BackofficeController(Controller):
                 problem=handled_message(handled),
                 status_code=409,
             )
-        except service.NotFound:
-            raise NotFoundException() from None
         return redirect(request, f"{QUEUE}?melding=geweigerd")
 
     @post("/applicaties/{application_id:uuid}/archiveren", guards=[requires_helpdesk])
     async def archive(
         self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
     ) -> Response[Any]:
-        try:
-            await service.archive_application(sessions.current(request), application_id)
-        except service.NotFound:
-            raise NotFoundException() from None
+        await service.archive_application(sessions.current(request), application_id)
         return redirect(request, f"{HOME}/applicaties/{application_id}")
 
     @get("/zoeken", guards=[requires_helpdesk], name="search")
@@ -401,10 +399,7 @@ class BackofficeController(Controller):
         self, request: Request[Any, Any, Any], partner_id: FromPath[UUID]
     ) -> Response[Any]:
         staff = sessions.current(request)
-        try:
-            partner = await service.partner_detail(staff, partner_id)
-        except service.NotFound:
-            raise NotFoundException() from None
+        partner = await service.partner_detail(staff, partner_id)
         return page(
             request,
             "backoffice/partner.html",
@@ -427,10 +422,7 @@ class BackofficeController(Controller):
     async def _set_active(
         self, request: Request[Any, Any, Any], partner_id: UUID, *, active: bool
     ) -> Response[Any]:
-        try:
-            await service.set_partner_active(sessions.current(request), partner_id, active)
-        except service.NotFound:
-            raise NotFoundException() from None
+        await service.set_partner_active(sessions.current(request), partner_id, active)
         return redirect(request, f"{HOME}/partners/{partner_id}")
 
     @get("/logboek", guards=[requires_staff], name="audit_log")
@@ -523,10 +515,7 @@ class BackofficeController(Controller):
     async def access_application(
         self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
     ) -> Response[Any]:
-        try:
-            view = await grants.open_application(sessions.current(request), application_id)
-        except service.NotFound:
-            raise NotFoundException() from None
+        view = await grants.open_application(sessions.current(request), application_id)
         return self._grant_page(request, view, f"{ACCESS}/applicaties/{application_id}")
 
     @post("/toegang/applicaties/{application_id:uuid}", guards=[requires_school_admin])
@@ -542,8 +531,6 @@ class BackofficeController(Controller):
                 None,
                 _settings(request.app.state),
             )
-        except service.NotFound:
-            raise NotFoundException() from None
         except (ValueError, service.NotAllowed):
             raise PermissionDeniedException() from None
         return redirect(request, f"{ACCESS}?melding=opgeslagen")
