@@ -56,7 +56,11 @@ def too_many(
     """The form again, with the rate limit's message at its first field."""
     context["form"].add_error(context["form"].fields[0], message)
     return page(
-        request, template, context, status_code=429, headers={"Retry-After": str(blocked.seconds)}
+        request,
+        template,
+        context,
+        status_code=429,
+        headers={**NO_STORE, "Retry-After": str(blocked.seconds)},
     )
 
 

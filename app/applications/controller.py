@@ -11,7 +11,12 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from app.accounts.controller import NO_STORE
+from app.accounts.controller import (
+    NO_STORE,
+    client_address,
+    too_many,
+    too_many_attempts,
+)
 from app.applications import access, service
 from app.applications.forms import (
     OVERLAPS,
@@ -24,6 +29,7 @@ from app.identity.service import issuer
 from app.web.i18n import _
 from app.web.render import page, redirect
 from app.web.sessions import requires_profile, signed_in
+from app.web.throttle import Blocked
 
 
 def _settings(state: State) -> Settings:
@@ -138,10 +144,22 @@ class ApplicationController(Controller):
             )
         try:
             existing = await service.check_client(
-                credentials.client_id, credentials.client_secret, settings
+                credentials.client_id,
+                credentials.client_secret,
+                settings,
+                signed_in(request).id,
+                client_address(request),
             )
         except (service.ClientTaken, service.InvalidClient) as refused:
             return link_refused(request, credentials, refused)
+        except Blocked as blocked:
+            return too_many(
+                request,
+                "applications/link.html",
+                {"form": credentials},
+                too_many_attempts(blocked),
+                blocked,
+            )
         if "step" not in data:
             form = ApplicationForm(api_keys=_keys(state), apis=existing.apis)
             return self._form(
@@ -264,7 +282,7 @@ class ApplicationController(Controller):
             return self._form(
                 request, state, form, "edit", application=application, status_code=422
             )
-        losses = await service.scopes_lost(account.id, application_id, form.data.apis)
+        losses = service.scopes_lost(application, form.data.apis)
         if losses and not form.values["confirm_removal"]:
             # Unticking an API deletes its scopes: say how many schools lose access first.
             return self._form(

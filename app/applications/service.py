@@ -20,6 +20,7 @@ from app.identity.tables import Client, ClientSecret, ScopeGrant
 from app.mail import service as mail
 from app.partners.tables import Partner
 from app.piccolo_conf import DB
+from app.web import throttle
 from app.web.i18n import N_
 
 QUEUE_CHANNEL = "application_queue"
@@ -174,12 +175,29 @@ async def _tell_helpdesk(application_id: UUID, name: str, partner_id: UUID, by: 
     await Application.raw("SELECT pg_notify({}, {})", QUEUE_CHANNEL, str(application_id))
 
 
-async def check_client(client_id: str, secret: str, settings: Settings) -> ExistingClient:
-    """A client that may be linked: the secret is valid and it has no application yet."""
+async def check_client(
+    client_id: str, secret: str, settings: Settings, account_id: UUID, client_address: str
+) -> ExistingClient:
+    """A client that may be linked: the secret is valid and it has no application yet.
+
+    Wrong secrets count against the account and the client address, as wrong invitation
+    codes do, so the form cannot be used to guess an existing client's secret.
+    """
+    wait = max(
+        await throttle.seconds_blocked(throttle.CLIENT_LINK_ACCOUNT, str(account_id)),
+        await throttle.seconds_blocked(throttle.SIGN_IN_ADDRESS, client_address),
+    )
+    if wait:
+        raise throttle.Blocked(wait)
     rows = await Client.raw(
         "SELECT id, client_id, enabled, application FROM client WHERE client_id = {}", client_id
     )
-    return await _linkable(rows[0] if rows else None, secret, settings)
+    try:
+        return await _linkable(rows[0] if rows else None, secret, settings)
+    except InvalidClient:
+        await throttle.record(throttle.CLIENT_LINK_ACCOUNT, str(account_id))
+        await throttle.record(throttle.SIGN_IN_ADDRESS, client_address)
+        raise
 
 
 async def _linkable(row: dict[str, Any] | None, secret: str, settings: Settings) -> ExistingClient:
@@ -226,9 +244,9 @@ async def link_existing_client(
     return application_id
 
 
-async def scopes_lost(account_id: UUID, application_id: UUID, apis: list[str]) -> dict[str, int]:
-    """For each API that would be unticked: how many schools lose access."""
-    application = await get(account_id, application_id)
+def scopes_lost(application: dict[str, Any], apis: list[str]) -> dict[str, int]:
+    """For each API that would be unticked: how many schools lose access (`application` as
+    `get` returns it; `update` checks again inside its transaction)."""
     return {api: count for api, count in application["schools"].items() if api not in apis}
 
 

@@ -206,7 +206,9 @@ class BackofficeController(Controller):
             right = await totp.check(staff.id, form.values["code"], enrolling=True)
         except Blocked as blocked:
             form.add_error("code", too_many_attempts(blocked))
-            return self._enrolment(request, state, staff, secret, form, status_code=429)
+            return self._enrolment(
+                request, state, staff, secret, form, status_code=429, retry_after=blocked.seconds
+            )
         if not right:
             form.add_error("code", _("This code is not correct. Use the code your app shows now."))
             return self._enrolment(request, state, staff, secret, form, status_code=422)
@@ -221,6 +223,7 @@ class BackofficeController(Controller):
         secret: str,
         form: EnrolForm,
         status_code: int = 200,
+        retry_after: int = 0,
     ) -> Response[Any]:
         brand = _settings(state).portal.brand_name
         return page(
@@ -235,7 +238,7 @@ class BackofficeController(Controller):
             },
             status_code=status_code,
             # The secret is shown only to whoever is enrolling: not stored by browsers.
-            headers=NO_STORE,
+            headers={**NO_STORE, "Retry-After": str(retry_after)} if retry_after else NO_STORE,
         )
 
     @post("/afmelden", guards=[requires_staff])

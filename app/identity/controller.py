@@ -6,7 +6,6 @@ kept apart from the portal's pages. They take no cookies and need no CSRF token.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import jwt
@@ -16,7 +15,7 @@ from litestar.datastructures import State
 from app.config import Settings
 from app.identity import keys
 from app.identity.oauth import NO_STORE, TokenError, client_credentials, parse_form
-from app.identity.service import issuer, load_client
+from app.identity.service import authenticate_resource, issuer, load_client
 
 NO_STORE_HEADERS = {name.decode(): value.decode() for name, value in NO_STORE}
 
@@ -71,11 +70,10 @@ class IdentityController(Controller):
         try:
             form = parse_form(await request.body(), request.headers.get("content-type", ""))
             resource, secret = client_credentials(request.headers.get("authorization"), form)
+            address = request.client.host if request.client else "unknown"
+            await authenticate_resource(resource, secret, address, settings)
         except TokenError as error:
             return oauth_error(error)
-        expected = settings.api_secrets.get(resource)
-        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-            return oauth_error(TokenError("invalid_client", 401))
         inactive = Response({"active": False}, headers=NO_STORE_HEADERS)
         token = form.get("token", "")
         claims = await _verified_claims(token, resource, settings)

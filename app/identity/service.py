@@ -161,6 +161,21 @@ def matching_secret(valid_secrets: Iterable[tuple[int, str]], secret: str) -> in
     return found
 
 
+async def authenticate_resource(
+    resource: str, secret: str, address: str, settings: Settings
+) -> None:
+    """An API asking to introspect a token proves it is that API with the secret from the
+    settings. Failures count against the client address like failed token requests, so a
+    secret cannot be guessed at leisure here either."""
+    wait = await throttle.seconds_blocked(TOKEN_ADDRESS, address)
+    if wait:
+        raise TokenError("invalid_client", 429, wait)
+    expected = settings.api_secrets.get(resource)
+    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        wait = await throttle.record(TOKEN_ADDRESS, address)
+        raise TokenError("invalid_client", 429 if wait else 401, wait)
+
+
 class TokenService:
     """Issues access tokens for the client_credentials grant.
 

@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from app.accounts.controller import NO_STORE, client_address, minutes_to_wait
+from app.accounts.controller import NO_STORE, client_address, minutes_to_wait, too_many
 from app.partners import directory, service
 from app.partners.forms import InvitationForm, ProfileForm
 from app.web.i18n import _, ngettext
@@ -139,15 +139,12 @@ class ProfileController(Controller):
             form.add_error("code", invitation_message(problem))
             return page(request, "partners/link.html", {"form": form}, status_code=422)
         except Blocked as blocked:
-            form.add_error(
-                "code",
-                ngettext(
-                    "Too many wrong codes. Try again in %(num)d minute.",
-                    "Too many wrong codes. Try again in %(num)d minutes.",
-                    minutes_to_wait(blocked),
-                ),
+            message = ngettext(
+                "Too many wrong codes. Try again in %(num)d minute.",
+                "Too many wrong codes. Try again in %(num)d minutes.",
+                minutes_to_wait(blocked),
             )
-            return page(request, "partners/link.html", {"form": form}, status_code=429)
+            return too_many(request, "partners/link.html", {"form": form}, message, blocked)
         return redirect(request, "/profiel?melding=gekoppeld")
 
     @get("/profiel", guards=[requires_profile], name="profile")

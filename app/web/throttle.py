@@ -129,3 +129,13 @@ INVITATION_ACCOUNT = Policy(
     first_block=dt.timedelta(minutes=1),
     longest=dt.timedelta(minutes=30),
 )
+
+
+# Guessing the secret of an existing client while linking it: as for invitation codes.
+CLIENT_LINK_ACCOUNT = Policy(
+    "client-link:account",
+    free=5,
+    window=dt.timedelta(hours=1),
+    first_block=dt.timedelta(minutes=1),
+    longest=dt.timedelta(minutes=30),
+)

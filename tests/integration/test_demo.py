@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -24,7 +25,9 @@ async def test_the_demo_is_usable_and_loads_once(client: Any, settings: Any) -> 
         "/aanmelden", {"email": demo.DEMO_EMAIL, "password": demo.DEMO_PASSWORD}
     )
     assert signed_in.status_code == 303
-    linkable = await applications.check_client(demo.LINKABLE_CLIENT, demo.LINKABLE_SECRET, settings)
+    linkable = await applications.check_client(
+        demo.LINKABLE_CLIENT, demo.LINKABLE_SECRET, settings, uuid.uuid4(), "127.0.0.1"
+    )
     assert linkable.apis == ["leerlingen", "voorinschrijvingen"]
     token = await client.post(
         "/connect/token",
