@@ -1,8 +1,9 @@
 """PostgreSQL restarted under load: while it is down, requests fail at once with a 503 page or
 `temporarily_unavailable` (never `invalid_client`); afterwards everything works again without
 restarting the app, the live queue's listener included. Stopped for 20 seconds while a partner
-keeps submitting applications: every submission that was acknowledged is there afterwards, with
-its mail delivered, and every other one was refused with a 503.
+keeps submitting applications and a school administrator keeps changing an application's access:
+every submission and every access change that was acknowledged is there afterwards, with its
+mails delivered, and every other request was refused with a 503.
 
 `portal serve` runs here with an embedded PostgreSQL of its own, which the test stops and
 starts again with the server's own pg_ctl, as an operator restarting the database would.
@@ -11,9 +12,11 @@ starts again with the server's own pg_ctl, as an operator restarting the databas
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shlex
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,28 +224,122 @@ async def submit_applications(
             await asyncio.sleep(0.05)
 
 
+GRANTABLE = [(school, api) for school, _name in demo.SCHOOLS for api in ("leerlingen", "personeel")]
+KEPT = ("123456", "leerlingen")  # always granted, so the application stays on the grid
+
+
+def grant_state(step: int) -> set[tuple[str, str]]:
+    """The access the administrator saves at `step`: always different from the step before."""
+    others = [pair for pair in GRANTABLE if pair != KEPT]
+    return {KEPT} | {pair for bit, pair in enumerate(others) if step % 2 ** len(others) >> bit & 1}
+
+
+async def approved_application(data_dir: Path) -> str:
+    """An approved application of the demo partner, with a client and one school's access."""
+    url = await asyncio.to_thread(EmbeddedPostgres(data_dir).start)
+    connection = await asyncpg.connect(url)
+    try:
+        application = await connection.fetchval(
+            "INSERT INTO application (id, partner, name, status, description, contact_person,"
+            " contact_email) SELECT gen_random_uuid(), partner, 'Volhouder-koppeling',"
+            " 'goedgekeurd', 'Leest leerlingen.', 'Dev Eloper', 'dev@partner.example'"
+            " FROM account WHERE email = $1 RETURNING id",
+            demo.DEMO_EMAIL,
+        )
+        await connection.executemany(
+            "INSERT INTO application_api (application, api) VALUES ($1, $2)",
+            [(application, api) for api in ("leerlingen", "personeel")],
+        )
+        client = await connection.fetchval(
+            "INSERT INTO client (client_id, application) VALUES ('outage_client', $1) RETURNING id",
+            application,
+        )
+        await connection.execute(
+            "INSERT INTO scope_grant (client, api, institution_number) VALUES ($1, $2, $3)",
+            client,
+            KEPT[1],
+            KEPT[0],
+        )
+    finally:
+        await connection.close()
+    return str(application)
+
+
+async def change_access(
+    base: str,
+    application: str,
+    acknowledged: list[set[tuple[str, str]]],
+    unexpected: list[str],
+    stop: asyncio.Event,
+) -> None:
+    """The demo school administrator saves another choice of access, again and again."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as admin:
+        await admin.get("/backoffice/aanmelden")
+        signed_in = await admin.post(
+            "/backoffice/aanmelden",
+            data={
+                "username": demo.SCHOOL_ADMIN,
+                "password": demo.STAFF_PASSWORD,
+                "_csrf_token": admin.cookies["csrftoken"],
+            },
+        )
+        assert signed_in.status_code == 303
+        await admin.get(signed_in.headers["location"])  # the staff session's CSRF token
+        step = 0
+        while not stop.is_set():
+            step += 1
+            chosen = grant_state(step)
+            try:
+                answer = await admin.post(
+                    f"/backoffice/toegang/applicaties/{application}",
+                    data={
+                        "_csrf_token": admin.cookies["csrftoken"],
+                        "grant": [f"{school}:{api}" for school, api in sorted(chosen)],
+                    },
+                )
+            except httpx.HTTPError as error:
+                unexpected.append(f"step {step}: {error!r}")
+                continue
+            if answer.status_code == 303:
+                acknowledged.append(chosen)
+            elif answer.status_code != 503:
+                unexpected.append(f"step {step}: {answer.status_code}")
+            await asyncio.sleep(0.05)
+
+
+def changes(states: list[set[tuple[str, str]]]) -> int:
+    """Grants added plus grants removed, going through the states in turn."""
+    return sum(len(before ^ after) for before, after in itertools.pairwise(states))
+
+
 async def test_nothing_acknowledged_is_lost_when_the_database_stops_for_20_seconds(
     served_with_demo: tuple[str, Path],
 ) -> None:
     base, data_dir = served_with_demo
     options = server_options(data_dir)
+    application = await approved_application(data_dir)
     acknowledged: list[str] = []
+    access: list[set[tuple[str, str]]] = []
     unexpected: list[str] = []
     stop = asyncio.Event()
-    writer = asyncio.create_task(submit_applications(base, acknowledged, unexpected, stop))
+    writers = [
+        asyncio.create_task(submit_applications(base, acknowledged, unexpected, stop)),
+        asyncio.create_task(change_access(base, application, access, unexpected, stop)),
+    ]
     await asyncio.sleep(3)
-    before = len(acknowledged)
+    before, access_before = len(acknowledged), len(access)
     await asyncio.to_thread(pg_ctl, data_dir, "stop", "-m", "fast", "-w")
     await asyncio.sleep(20)
-    during = len(acknowledged) - before
+    during, access_during = len(acknowledged) - before, len(access) - access_before
     await asyncio.to_thread(
         pg_ctl, data_dir, "start", "-w", "-o", options, "-l", str(data_dir / "restart.log")
     )
     await asyncio.sleep(8)
     stop.set()
-    await writer
+    await asyncio.gather(*writers)
     assert unexpected == [], "only 303 or 503"
     assert before > 0 and len(acknowledged) > before + during, "writes resumed"
+    assert access_before > 0 and len(access) > access_before + access_during, "grants resumed"
 
     url = await asyncio.to_thread(EmbeddedPostgres(data_dir).start)
     connection = await asyncpg.connect(url)
@@ -254,16 +351,35 @@ async def test_nothing_acknowledged_is_lost_when_the_database_stops_for_20_secon
             )
         }
         assert stored == set(acknowledged), "every acknowledged application, and nothing else"
+        granted = {
+            (row["institution_number"], row["api"])
+            for row in await connection.fetch(
+                "SELECT g.institution_number, g.api FROM scope_grant g"
+                " JOIN client c ON c.id = g.client WHERE c.client_id = 'outage_client'"
+            )
+        }
+        assert granted == access[-1], "the access last acknowledged, exactly"
+        audited = await connection.fetchval(
+            "SELECT count(*) FROM audit_event WHERE application = $1"
+            " AND action IN ('granted', 'removed')",
+            uuid.UUID(application),
+        )
+        assert audited == changes([{KEPT}, *access]), "each acknowledged change, once"
         deadline = time.monotonic() + 30
         while True:
-            mails = await connection.fetchrow(
-                "SELECT count(*) AS queued, count(sent_at) AS sent FROM outbox_mail"
-                " WHERE kind = 'application_submitted'"
+            mails = await connection.fetch(
+                "SELECT kind, count(*) AS queued, count(sent_at) AS sent FROM outbox_mail"
+                " WHERE kind IN ('application_submitted', 'access_changed') GROUP BY kind"
             )
-            if mails["sent"] == mails["queued"] or time.monotonic() > deadline:
+            counts = {row["kind"]: (row["queued"], row["sent"]) for row in mails}
+            if all(queued == sent for queued, sent in counts.values()):
+                break
+            if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
-        assert mails["queued"] == len(acknowledged), "one mail per application, none lost"
-        assert mails["sent"] == mails["queued"], "all delivered after the outage"
+        assert counts["application_submitted"][0] == len(acknowledged), "one mail each, none lost"
+        # The partner's profile address and the application's contact hear of every change.
+        assert counts["access_changed"][0] == 2 * len(access), "two mails per change, none lost"
+        assert all(queued == sent for queued, sent in counts.values()), "all delivered"
     finally:
         await connection.close()
