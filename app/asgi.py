@@ -3,5 +3,7 @@ uvicorn, granian): settings come from litestar.toml and the environment, which m
 database (DATABASE_URL)."""
 
 from app import create_app
+from app.serving import freeze_startup_objects
 
 application = create_app()
+freeze_startup_objects()

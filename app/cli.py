@@ -98,15 +98,17 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
         click.echo(f"Serving the portal on http://{host}:{port} with {workers} process(es)")
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is the normal way out.
         with contextlib.suppress(KeyboardInterrupt):
-            if workers > 1:
-                from app import serving
+            from app import serving
 
+            if workers > 1:
                 # Worker processes build the app from the environment (app.asgi); they share
                 # this process's database, embedded or not.
                 os.environ["DATABASE_URL"] = settings.database.url
                 serving.serve(workers, options)
             else:
-                uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()  # type: ignore[arg-type]
+                application = create_app(settings)
+                serving.freeze_startup_objects()
+                uvicorn.Server(uvicorn.Config(application, **options)).run()  # type: ignore[arg-type]
 
 
 @main.command()
