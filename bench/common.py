@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -95,3 +100,74 @@ def summary(name: str, times: list[float], goal_p95_ms: float) -> tuple[str, flo
         f"  p95={p95:6.2f} ms  p99={p99:6.2f} ms  {'ok' if p95 < goal_p95_ms else 'SLOW'}"
     )
     return line, p95
+
+
+# A form post for wrk; `delay()` (when set) paces each connection to hold a chosen rate.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = "%s"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+"""
+WRK_DELAY = """
+function delay()
+   return %d
+end
+"""
+
+
+@dataclass(frozen=True)
+class Result:
+    rate: float
+    p50: float
+    p99: float
+    errors: int
+    requests: int = 0
+
+
+def milliseconds(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(
+    url: str, body: str, seconds: float, connections: int, delay_ms: int | None = None
+) -> Result:
+    """wrk posting `body` to `url`; with `delay_ms`, each connection waits that long between
+    requests, so the load is a steady rate rather than as fast as the server answers."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % body + (WRK_DELAY % delay_ms if delay_ms else ""))
+    try:
+        output = subprocess.run(
+            [
+                "wrk",
+                f"-t{min(2, connections)}",
+                f"-c{connections}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "10s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    percentiles = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", output))
+    return Result(
+        rate=float(rate.group(1)) if rate else 0.0,
+        p50=milliseconds(percentiles["50"]),
+        p99=milliseconds(percentiles["99"]),
+        errors=(int(errors.group(1)) if errors else 0)
+        + (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0),
+        requests=int(total.group(1)) if total else 0,
+    )

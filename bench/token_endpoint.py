@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +42,7 @@ from app.config import get_settings
 from app.identity.importer import ClientSpec, import_clients
 from app.identity.service import secret_hash
 from app.piccolo_conf import DB
-from bench.common import fresh_database
+from bench.common import Result, fresh_database, run_wrk
 
 PEER = Path(__file__).resolve().parent / "oidc-provider"
 DATABASE = "portal_token_bench"
@@ -59,11 +57,6 @@ BODY = urlencode(
         "scope": " ".join(SCOPES),
     }
 )
-LUA = """
-wrk.method = "POST"
-wrk.body = "%s"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-"""
 
 
 @dataclass(frozen=True)
@@ -73,14 +66,6 @@ class Server:
     env: dict[str, str]
     token_path: str
     cwd: Path | None = None
-
-
-@dataclass(frozen=True)
-class Result:
-    rate: float
-    p50: float
-    p99: float
-    errors: int
 
 
 def free_port() -> int:
@@ -98,47 +83,6 @@ async def prepare(url: str) -> None:
             [ClientSpec(CLIENT_ID, [(secret_hash(SECRET), None)], SCOPES, ["client_credentials"])],
             settings,
         )
-
-
-def milliseconds(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def run_wrk(url: str, seconds: int, connections: int) -> Result:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % BODY)
-    try:
-        output = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--latency",
-                "-s",
-                script.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    percentiles = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", output))
-    return Result(
-        rate=float(rate.group(1)) if rate else 0.0,
-        p50=milliseconds(percentiles["50"]),
-        p99=milliseconds(percentiles["99"]),
-        errors=(int(errors.group(1)) if errors else 0)
-        + (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0),
-    )
 
 
 @contextmanager
@@ -228,8 +172,8 @@ def main() -> int:
             measured = servers(url, arguments.workers, port)
             for server in measured[:1] if arguments.portal_only else measured:
                 with serving(server, port) as token_url:
-                    run_wrk(token_url, 3, arguments.connections)  # warm up
-                    result = run_wrk(token_url, arguments.seconds, arguments.connections)
+                    run_wrk(token_url, BODY, 3, arguments.connections)  # warm up
+                    result = run_wrk(token_url, BODY, arguments.seconds, arguments.connections)
                 results.setdefault(server.name, []).append(result)
                 print(
                     f"run {run + 1}: {server.name}: {result.rate:.0f} requests/s,"
