@@ -23,6 +23,7 @@ class ApplicationData:
 
 class ApplicationForm(Form):
     fields = ("name", "description", "contact_person", "contact_email", "confirm_removal")
+    multiline_fields = ("description",)
 
     def __init__(
         self,
@@ -61,7 +62,8 @@ class ApplicationForm(Form):
 
 class LinkClientForm(Form):
     fields = ("client_id", "client_secret")
-    secret_fields = ()
+    # Shown again in step 2, and compared as the old server stored it.
+    verbatim_fields = ("client_secret",)
 
     def clean(self) -> None:
         self.client_id = self.required("client_id", _("Enter the client ID."))
@@ -72,6 +74,7 @@ class AccessRequestForm(Form):
     """Toegang aanvragen: administrators' addresses separated by ';' (manual §3.4)."""
 
     fields = ("addresses",)
+    multiline_fields = ("addresses",)
 
     def clean(self) -> None:
         from app.applications.access import MOST_PER_REQUEST, parse_addresses

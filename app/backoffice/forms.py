@@ -21,6 +21,7 @@ class StaffSignInForm(Form):
 
 class RejectForm(Form):
     fields = ("reason",)
+    multiline_fields = ("reason",)
 
     def clean(self) -> None:
         reason = self.required("reason", _("Say why the application is not approved."))

@@ -27,6 +27,7 @@ from app.config import Settings
 from app.mail import service as mail
 from app.piccolo_conf import DB
 from app.web import throttle
+from app.web.forms import plain_text
 from app.web.i18n import N_
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,99}$")
@@ -489,7 +490,7 @@ async def search(
 ) -> dict[str, list[dict[str, Any]]]:
     """Partners, applications and clients by name, client id, institution number or status."""
     _require_helpdesk(staff)
-    query = query.strip()[:200]
+    query = plain_text(query).strip()[:200]
     if status not in STATUSES:
         status = ""
     if not query and not status:

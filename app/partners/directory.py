@@ -12,6 +12,7 @@ from typing import Any
 
 from app.partners.service import LISTED
 from app.partners.tables import Partner
+from app.web.forms import plain_text
 from app.web.i18n import current_language
 
 PER_PAGE = 12
@@ -37,7 +38,7 @@ def _names_column() -> str:
 
 async def search(query: str = "", category: str = "", page: int = 1) -> DirectoryPage:
     """Listed partners matching a search term (name, description) and a category key."""
-    query = query.strip()[:100]
+    query = plain_text(query).strip()[:100]
     conditions = [LISTED]
     arguments: list[Any] = []
     if query:

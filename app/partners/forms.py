@@ -89,6 +89,7 @@ class ProfileData:
 
 class ProfileForm(Form):
     fields = (*PROFILE_FIELDS, "logo_data")
+    multiline_fields = ("description", "extra_info")
 
     def __init__(
         self,

@@ -1,11 +1,14 @@
 """A small base for HTML forms: the input as typed, and an error message per field.
 
 A form keeps every value the user entered, so that a form with errors comes back filled in;
-passwords are the exception and are never sent back to the browser.
+passwords are the exception and are never sent back to the browser. Values arrive as plain
+text (see `plain_text`), except secrets, which are compared exactly as typed.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -13,18 +16,39 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.web.i18n import _
 
+# Characters nobody means to type: control characters (NUL cannot even be stored in
+# PostgreSQL text) and the bidirectional overrides that make text read otherwise than it is.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile(r"\r\n?")
+
+
+def plain_text(value: str, multiline: bool = False) -> str:
+    """Text as people type it: composed (NFC, so "é" is one character however it was typed),
+    without invisible control characters; line breaks only where the field has lines."""
+    value = _INVISIBLE.sub("", _LINE_BREAKS.sub("\n", unicodedata.normalize("NFC", value)))
+    return value.replace("\t", " ") if multiline else value.replace("\n", " ").replace("\t", " ")
+
 
 class Form:
     fields: ClassVar[tuple[str, ...]] = ()
     # Fields whose value is never rendered back (passwords).
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    # Secrets that are shown again but, like passwords, are compared exactly as typed.
+    verbatim_fields: ClassVar[tuple[str, ...]] = ()
+    # Text areas: line breaks are kept.
+    multiline_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         data = data or {}
         self.values: dict[str, str] = {}
+        exact = {*self.secret_fields, *self.verbatim_fields}
         for name in self.fields:
             value = data.get(name, "")
-            self.values[name] = value if isinstance(value, str) else ""
+            if not isinstance(value, str):
+                value = ""
+            elif name not in exact:
+                value = plain_text(value, multiline=name in self.multiline_fields)
+            self.values[name] = value
         self.errors: dict[str, str] = {}
 
     def value(self, name: str) -> str:

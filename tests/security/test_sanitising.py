@@ -1,0 +1,190 @@
+"""Upload and text sanitising. Text arrives as plain text: every form field of every form loses
+control characters and bidirectional overrides (secrets excepted, which are compared as typed);
+nothing typed reaches the database with a NUL or comes back as markup; every page takes any query
+text without an error. The one upload, the partner logo, is decoded and re-encoded, so nothing
+but pixels survives it."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.routes import HTTPRoute
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+import app.web.application  # noqa: F401 - every controller, and so every form
+from app.applications.tables import Application
+from app.partners.forms import ProfileForm
+from app.partners.tables import Partner
+from app.web.forms import Form
+from tests.conftest import Browser, browser_for
+from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
+from tests.integration.backoffice.helpers import staff_browser
+from tests.integration.partners.test_profiles import sign_in_as, submit_profile
+from tests.security.test_csrf import example_path
+
+pytestmark = pytest.mark.anyio
+# A NUL (PostgreSQL refuses it in text), an escape, a right-to-left override.
+HIDDEN = "\x00\x1b\u202e"
+MARKUP = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+STREAMS = re.compile(r"/live$")  # server-sent events: they never end
+
+
+def every_form(base: type[Form] = Form) -> Iterator[type[Form]]:
+    for subclass in base.__subclasses__():
+        yield subclass
+        yield from every_form(subclass)
+
+
+def make_form(form_class: type[Form], data: dict[str, str]) -> Form:
+    needs = inspect.signature(form_class.__init__).parameters
+    extra = {"api_keys": []} if "api_keys" in needs else {}
+    return form_class(data, **extra)
+
+
+def test_every_form_field_takes_plain_text_only() -> None:
+    forms = list(every_form())
+    assert len(forms) >= 12, "the sweep sees every form"
+    typed = f"Naam{HIDDEN}\r\nmet\tregels"
+    for form_class in forms:
+        for name in form_class.fields:
+            value = make_form(form_class, {name: typed}).values[name]
+            where = f"{form_class.__name__}.{name}"
+            if name in (*form_class.secret_fields, *form_class.verbatim_fields):
+                assert value == typed, f"{where} is a secret: compared as typed"
+                continue
+            assert not INVISIBLE.search(value), where
+            expected = (
+                "Naam\nmet regels" if name in form_class.multiline_fields else "Naam met regels"
+            )
+            assert value == expected, where
+    # Composed characters: "é" typed as e + combining accent is the same name as "é".
+    assert make_form(ProfileForm, {"name": "Cafe\u0301"}).values["name"] == "Caf\u00e9"
+
+
+async def test_hidden_characters_never_reach_the_database(client: Browser) -> None:
+    account = await make_account()
+    await sign_in_as(client, account)
+    created = await submit_profile(
+        client,
+        name=f"Leer{HIDDEN}platform",
+        description=f"Een{HIDDEN} omschrijving",
+        contact_person=f"Jan{HIDDEN}",
+        municipality=f"Gent{HIDDEN}",
+    )
+    assert created.status_code == 303, created.text[-1500:]
+    partner = await Partner.objects().where(Partner.email == account.email).first()
+    assert partner is not None
+    stored = [partner.name, partner.description, partner.contact_person, partner.municipality]
+    assert stored == ["Leerplatform", "Een omschrijving", "Jan", "Gent"]
+    form = await client.get("/applicaties/nieuw")
+    assert form.status_code == 200
+    answer = await client.submit(
+        "/applicaties/nieuw",
+        {
+            "name": f"Rooster{HIDDEN}",
+            "description": f"Leest{HIDDEN}\r\nroosters",
+            "contact_person": "Dev",
+            "contact_email": "dev@partner.be",
+            "apis": "leerlingen",
+        },
+    )
+    assert answer.status_code == 303
+    stored_application = await Application.raw(
+        "SELECT name, description FROM application WHERE partner = {}", partner.id
+    )
+    assert stored_application == [{"name": "Rooster", "description": "Leest\nroosters"}]
+
+
+async def test_markup_typed_anywhere_is_shown_as_text(app: Any, client: Browser) -> None:
+    partner = await make_partner(name="Markup BV")
+    application_id = await submit_application(partner, name=f"App {MARKUP}")
+    owner = browser_for(app)
+    await owner.submit("/aanmelden", {"email": partner["account"].email, "password": PASSWORD})
+    helpdesk = await staff_browser(app, await make_staff())
+    pages = [
+        (owner, "/applicaties"),
+        (owner, f"/applicaties/{application_id}"),
+        (owner, f"/applicaties/{application_id}/bewerken"),
+        (helpdesk, "/backoffice/wachtrij"),
+        (helpdesk, f"/backoffice/applicaties/{application_id}"),
+        (helpdesk, "/backoffice/zoeken?q=App"),
+    ]
+    for browser, path in pages:
+        page = await browser.get(path)
+        assert page.status_code == 200, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text, path
+        assert "<script>alert(1)" not in page.text and "<img src=x" not in page.text, path
+
+
+async def identities(app: Any) -> dict[str, Browser]:
+    partner = await make_partner(name="Zoeker BV")
+    owner = browser_for(app)
+    await owner.submit("/aanmelden", {"email": partner["account"].email, "password": PASSWORD})
+    return {
+        "visitor": browser_for(app),
+        "partner": owner,
+        "helpdesk": await staff_browser(app, await make_staff()),
+        "school administrator": await staff_browser(
+            app, await make_staff("school-admin", [("314159", ["leerlingen"])])
+        ),
+    }
+
+
+async def test_every_page_takes_any_query_text(app: Any, transaction: None) -> None:
+    people = await identities(app)
+    query = dict.fromkeys(("q", "pagina", "melding", "next", "page"), f"{HIDDEN}{MARKUP}")
+    paths = [
+        example_path(route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        and "GET" in route.methods
+        and not route.path.startswith(("/static", "/dev"))
+        and not STREAMS.search(route.path)
+    ]
+    assert len(paths) > 30, "the sweep sees the whole router"
+    for who, browser in people.items():
+        for path in paths:
+            answer = await browser.get(path, params=query)
+            assert answer.status_code < 500, f"{who} {path}: {answer.status_code}"
+            assert "<script>alert(1)" not in answer.text, f"{who} {path}"
+
+
+def test_the_logo_is_the_only_upload() -> None:
+    from app.config import PROJECT_ROOT
+
+    uploading = sorted(
+        str(template.relative_to(PROJECT_ROOT))
+        for folder in ("templates", "components")
+        for template in (PROJECT_ROOT / folder).rglob("*.html")
+        if "multipart/form-data" in template.read_text()
+    )
+    assert uploading == ["templates/partners/profile_form.html"], "a new upload needs its checks"
+
+
+async def test_nothing_but_pixels_survives_a_logo_upload(client: Browser) -> None:
+    account = await make_account()
+    await sign_in_as(client, account)
+    image = io.BytesIO()
+    text_chunk = PngInfo()
+    text_chunk.add_text("Comment", MARKUP)
+    Image.new("RGB", (64, 64), "#0e8a7b").save(image, format="PNG", pnginfo=text_chunk)
+    assert b"<script>" in image.getvalue()
+    # A polyglot: a valid PNG with a script after its end, and markup in a text chunk.
+    polyglot = image.getvalue() + f"<html>{MARKUP}</html>".encode()
+    created = await submit_profile(client, logo=("logo.png", polyglot, "image/png"))
+    assert created.status_code == 303
+    partner = await Partner.objects().where(Partner.email == account.email).first()
+    assert partner is not None
+    served = await client.get(f"/partners/{partner.slug}/logo")
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert b"script" not in served.content and b"<html" not in served.content
+    assert Image.open(io.BytesIO(served.content)).size == (64, 64)
