@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from urllib.parse import parse_qsl, unquote_plus
 
 MAX_BODY = 8192
 NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
 JSON = (b"content-type", b"application/json")
+# RFC 6749 Appendix A allows no control characters in any parameter (NUL cannot even be
+# looked up in PostgreSQL).
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class TokenError(Exception):
@@ -48,6 +52,8 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
     for name, value in pairs:
         if name in form:
             raise TokenError("invalid_request")  # RFC 6749 §3.2: no repeated parameters
+        if CONTROL.search(name) or CONTROL.search(value):
+            raise TokenError("invalid_request")
         form[name] = value
     return form
 
@@ -68,6 +74,8 @@ def client_credentials(authorization: str | None, form: dict[str, str]) -> tuple
         if not separator:
             raise TokenError("invalid_client")
         client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+        if CONTROL.search(client_id) or CONTROL.search(secret):
+            raise TokenError("invalid_client")
         if "client_id" in form and form["client_id"] != client_id:
             raise TokenError("invalid_request")
         return client_id, secret

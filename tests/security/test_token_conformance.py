@@ -69,6 +69,8 @@ async def test_rfc_6749_2_3_1_client_authentication(
     assert not_basic.json() == {"error": "invalid_request"}
     garbage = await token(client, grant, headers={"Authorization": "Basic ***"})
     assert garbage.json() == {"error": "invalid_client"}
+    control = await token(client, grant, headers=basic("a\x00b", registered["secret"]))
+    assert control.json() == {"error": "invalid_client"}
     # §3.2: "The client MUST use the HTTP POST method"
     assert (await client.get("/connect/token", params={**grant, **credentials})).status_code == 405
 
@@ -117,8 +119,10 @@ async def test_rfc_6749_5_2_error_responses(
             "headers": {"content-type": "application/x-www-form-urlencoded"},
         },
         {"data": {"grant_type": "client_credentials", "x": "a" * 20_000}},
+        # Appendix A: no control characters (a NUL once made this a 500).
+        {"data": {"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"}},
     ],
-    ids=["not-a-form", "repeated-parameter", "oversized"],
+    ids=["not-a-form", "repeated-parameter", "oversized", "control-character"],
 )
 async def test_rfc_6749_5_2_malformed_requests(
     client: Browser, request_kwargs: dict[str, Any]
