@@ -1,8 +1,8 @@
 """Upload and text sanitising. Text arrives as plain text: every form field of every form loses
 control characters and bidirectional overrides (secrets excepted, which are compared as typed);
 nothing typed reaches the database with a NUL or comes back as markup; every page takes any query
-text without an error. The one upload, the partner logo, is decoded and re-encoded, so nothing
-but pixels survives it."""
+text, and every form route any posted text, without an error. The one upload, the partner logo,
+is decoded and re-encoded, so nothing but pixels survives it."""
 
 from __future__ import annotations
 
@@ -188,3 +188,24 @@ async def test_nothing_but_pixels_survives_a_logo_upload(client: Browser) -> Non
     assert served.headers["x-content-type-options"] == "nosniff"
     assert b"script" not in served.content and b"<html" not in served.content
     assert Image.open(io.BytesIO(served.content)).size == (64, 64)
+
+
+async def test_every_form_post_takes_any_text(app: Any, transaction: None) -> None:
+    """Every field name any form uses, each holding control characters and markup, posted by
+    each identity to every route: refused or accepted, never an error."""
+    people = await identities(app)
+    names = {name for form in every_form() for name in form.fields}
+    names |= {"grant", "apis", "language", "overlap", "step", "choice", "reason"}
+    nasty = dict.fromkeys(names, f"{HIDDEN}{MARKUP}")
+    paths = [
+        example_path(route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and "POST" in route.methods
+    ]
+    assert len(paths) > 30, "the sweep sees the whole router"
+    for who, browser in people.items():
+        for path in paths:
+            if path.endswith("/afmelden"):
+                continue  # signing out would end the identity's session for the next routes
+            answer = await browser.submit(path, nasty)
+            assert answer.status_code < 500, f"{who} {path}: {answer.status_code}"
