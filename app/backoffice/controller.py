@@ -23,7 +23,7 @@ from app.backoffice.live import QueueFeed
 from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
 from app.config import Settings
 from app.web.errors import error_page
-from app.web.i18n import _
+from app.web.i18n import _, local_time
 from app.web.render import page, redirect, safe_next
 from app.web.throttle import Blocked
 
@@ -72,7 +72,7 @@ def _api_labels(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 def handled_message(handled: service.AlreadyHandled) -> str:
     """Another reviewer was first: who, and what they decided."""
-    when = handled.at.strftime("%d/%m/%Y %H:%M") if handled.at else ""
+    when = local_time(handled.at) if handled.at else ""
     if handled.status == "goedgekeurd":
         return _("%(who)s already approved this application (%(when)s).", who=handled.by, when=when)
     if handled.status == "geweigerd":

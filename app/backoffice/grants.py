@@ -23,7 +23,7 @@ from app.crypto import token_hash
 from app.identity.tables import ScopeGrant
 from app.mail import service as mail
 from app.piccolo_conf import DB
-from app.web.i18n import N_
+from app.web.i18n import LOCAL_TIME, N_
 
 
 @dataclass(frozen=True)
@@ -350,7 +350,7 @@ def overview_csv(rows: list[dict[str, Any]], settings: Settings) -> str:
                 row["client_id"],
                 labels.get(row["api"], row["api"]),
                 row["scope"],
-                row["granted_at"].isoformat(timespec="seconds"),
+                row["granted_at"].astimezone(LOCAL_TIME).isoformat(timespec="seconds"),
                 _cell(row["granted_by"]),
             ]
         )

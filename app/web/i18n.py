@@ -9,11 +9,13 @@ lives in a context variable, so `gettext` needs no request argument.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gettext as stdlib_gettext
 import io
 from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -70,6 +72,20 @@ def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
 
 
 _ = gettext
+
+
+# The vendor, its helpdesk and the schools are in Belgium: times are shown in Belgian time
+# (stored in UTC). tzdata is a dependency, so slim images without a zone database work too.
+LOCAL_TIME = ZoneInfo("Europe/Brussels")
+
+
+def local_time(value: dt.datetime) -> str:
+    """A moment as shown on pages and in messages: 28/11/2026 14:05, Belgian time."""
+    return value.astimezone(LOCAL_TIME).strftime("%d/%m/%Y %H:%M")
+
+
+def local_date(value: dt.datetime) -> str:
+    return value.astimezone(LOCAL_TIME).strftime("%d/%m/%Y")
 
 
 def duration(seconds: int) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
 from app.applications.service import generate_secret
+from app.applications.tables import Application
 from app.backoffice import service
 from app.identity.tables import Client, ScopeGrant
 from app.partners.tables import Partner
@@ -130,3 +132,22 @@ async def test_each_role_sees_its_part_of_the_audit_log(app: Any, transaction: N
     )
     history = await partner_browser.get(f"/applicaties/{application_id}")
     assert "Historiek van de datatoegang" in history.text and "222222" in history.text
+
+
+async def test_times_are_shown_in_belgian_time(app: Any, transaction: None) -> None:
+    partner = await make_partner(listed=False)
+    summer = await submit_application(partner, name="Zomer")
+    winter = await submit_application(partner, name="Winter")
+    for application_id, moment in (
+        (summer, dt.datetime(2026, 7, 1, 10, tzinfo=dt.UTC)),
+        (winter, dt.datetime(2026, 1, 15, 10, tzinfo=dt.UTC)),
+    ):
+        await Application.raw(
+            "UPDATE application SET submitted_at = {} WHERE id = {}",
+            moment,
+            application_id,
+        )
+    browser = await staff_browser(app, await make_staff())
+    # Stored in UTC; shown as the helpdesk's clock said: summer time +2, winter time +1.
+    assert "01/07/2026 12:00" in (await browser.get(f"/backoffice/applicaties/{summer}")).text
+    assert "15/01/2026 11:00" in (await browser.get(f"/backoffice/applicaties/{winter}")).text
