@@ -1,11 +1,19 @@
-"""Random tokens and their hashes, for e-mailed links, sessions and invitation codes.
+"""Random tokens and their hashes, for e-mailed links, sessions and invitation codes; and
+sealing, for the few secrets that must be read back.
 
 Tokens carry 256 bits of randomness, so a plain SHA-256 is enough to store them: a stolen
 table gives nothing that can be used, and a lookup by hash costs a microsecond.
 """
 
+import base64
+import functools
 import hashlib
 import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 def new_token(nbytes: int = 32) -> str:
@@ -14,3 +22,55 @@ def new_token(nbytes: int = 32) -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Sealed values start with this; anything else is a value stored before sealing existed.
+SEALED_PREFIX = "sealed.v1."
+
+
+class Sealer:
+    """Encrypts the few secrets the portal must be able to read back (token signing keys,
+    staff's second-factor secrets) before they are stored, so that a database dump or backup
+    alone cannot sign tokens or make codes.
+
+    AES-256-GCM with a key derived (HKDF-SHA256) from PORTAL_SECRET_KEY, which lives outside
+    the database. Each value is bound to what it belongs to (`context`, such as a key id), so
+    a sealed value copied onto another row does not open there.
+    """
+
+    def __init__(self, secret_key: str) -> None:
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"partnerportaal sealed v1"
+        ).derive(secret_key.encode())
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: str, context: str) -> str:
+        nonce = secrets.token_bytes(12)
+        sealed = nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return SEALED_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+    def open(self, stored: str, context: str) -> str:
+        """The plaintext; a value stored before sealing existed comes back as it is."""
+        if not is_sealed(stored):
+            return stored
+        sealed = base64.urlsafe_b64decode(stored.removeprefix(SEALED_PREFIX))
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
+        except InvalidTag:
+            raise SealError(
+                "a sealed secret does not open: PORTAL_SECRET_KEY differs from the one it was"
+                " sealed with (see README, Production)"
+            ) from None
+
+
+@functools.cache
+def sealer_for(secret_key: str) -> Sealer:
+    return Sealer(secret_key)
+
+
+class SealError(RuntimeError):
+    pass
+
+
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(SEALED_PREFIX)

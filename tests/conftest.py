@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from app.accounts import passwords
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import EmbeddedPostgres, create_database, drop_database, with_database
+from tests.serving import TEST_SECRET_KEY
 
 TEST_DATA_DIR = PROJECT_ROOT / ".data" / "test-postgres"
 INTROSPECTION_SECRET = "leerlingen-introspection-secret"
@@ -113,7 +114,7 @@ def fresh_database(server: PostgresServer, name: str) -> str:
 
 
 def make_settings(url: str, **mail: Any) -> Settings:
-    settings = load_settings(env={"PORTAL_SECRET_KEY": "test-secret-" + "x" * 40})
+    settings = load_settings(env={"PORTAL_SECRET_KEY": TEST_SECRET_KEY})
     return dataclasses.replace(
         settings,
         api_secrets={"api_informat_sas_leerlingen": INTROSPECTION_SECRET},

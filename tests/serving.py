@@ -18,6 +18,9 @@ import httpx
 from app.config import PROJECT_ROOT
 
 PORTAL = Path(sys.executable).with_name("portal")
+# One deployment, one secret key: servers a test starts share it with the app in the test's
+# own process (it signs sessions and seals signing keys in the shared database).
+TEST_SECRET_KEY = "test-secret-" + "x" * 40
 
 
 def free_port() -> int:
@@ -29,7 +32,7 @@ def free_port() -> int:
 
 def environment(changes: dict[str, str | None]) -> dict[str, str]:
     """This process's environment with `changes`; None removes a variable."""
-    merged = {**os.environ, **changes}
+    merged = {**os.environ, "PORTAL_SECRET_KEY": TEST_SECRET_KEY, **changes}
     return {key: value for key, value in merged.items() if value is not None}
 
 

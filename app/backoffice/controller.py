@@ -22,6 +22,7 @@ from app.backoffice.forms import CodeForm, EnrolForm, RejectForm, StaffSignInFor
 from app.backoffice.live import QueueFeed
 from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
 from app.config import Settings
+from app.crypto import Sealer, sealer_for
 from app.web.errors import error_page
 from app.web.i18n import _, local_time
 from app.web.render import page, redirect, safe_next
@@ -37,6 +38,10 @@ NO_STORE = {"Cache-Control": "no-store"}
 def _settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
+
+
+def _sealer(state: State) -> Sealer:
+    return sealer_for(_settings(state).secret_key)
 
 
 def _chosen(values: list[str]) -> set[tuple[str, str]]:
@@ -157,7 +162,7 @@ class BackofficeController(Controller):
         if not form.validate():
             return page(request, "backoffice/code.html", context, status_code=422)
         try:
-            right = await totp.check(staff.id, form.values["code"])
+            right = await totp.check(staff.id, form.values["code"], _sealer(state))
         except Blocked as blocked:
             return too_many(
                 request, "backoffice/code.html", context, too_many_attempts(blocked), blocked
@@ -190,20 +195,20 @@ class BackofficeController(Controller):
             return page(
                 request, "backoffice/second_factor.html", {"staff": staff, "enrolled": True}
             )
-        secret = await totp.start_enrolment(staff.id)
+        secret = await totp.start_enrolment(staff.id, _sealer(state))
         return self._enrolment(request, state, staff, secret or "", EnrolForm())
 
     @post("/tweestapsverificatie", guards=[requires_staff])
     async def enrol(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         staff = sessions.current(request)
         form = EnrolForm(await request.form())
-        secret = await totp.pending_secret(staff.id)
+        secret = await totp.pending_secret(staff.id, _sealer(state))
         if secret is None:
             return redirect(request, f"{HOME}/tweestapsverificatie")
         if not form.validate():
             return self._enrolment(request, state, staff, secret, form, status_code=422)
         try:
-            right = await totp.check(staff.id, form.values["code"], enrolling=True)
+            right = await totp.check(staff.id, form.values["code"], _sealer(state), enrolling=True)
         except Blocked as blocked:
             form.add_error("code", too_many_attempts(blocked))
             return self._enrolment(

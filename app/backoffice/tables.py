@@ -8,6 +8,7 @@ from piccolo.columns import (
     Boolean,
     ForeignKey,
     Serial,
+    Text,
     Timestamptz,
     Varchar,
 )
@@ -33,7 +34,7 @@ class Staff(Table, tablename="staff"):
     role = Varchar(length=20)
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
-    totp_secret = Varchar(length=64, null=True, default=None)
+    totp_secret = Text(null=True, default=None)  # sealed (app.crypto.Sealer)
     totp_enrolled_at = Timestamptz(null=True, default=None)
     totp_last_step = BigInt(default=0)
 

@@ -2,7 +2,8 @@
 
 Enrolment shows a QR code for a new secret; the first correct code confirms it, and from then
 on every sign-in asks for a code after the password. A code is accepted once (the last time step
-used is kept) and within one step of the clock either way; wrong codes are rate-limited.
+used is kept) and within one step of the clock either way; wrong codes are rate-limited. The
+secrets are stored sealed with PORTAL_SECRET_KEY (app.crypto.Sealer).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pyotp
 import segno
 
 from app.backoffice.tables import Staff
+from app.crypto import SEALED_PREFIX, Sealer
 from app.piccolo_conf import DB
 from app.web import throttle
 
@@ -39,18 +41,36 @@ async def enrolled(staff_id: int) -> bool:
     return bool(row and row["totp_enrolled_at"])
 
 
-async def start_enrolment(staff_id: int) -> str | None:
+def _context(staff_id: int) -> str:
+    return f"staff-totp:{staff_id}"
+
+
+async def seal_stored_secrets(sealer: Sealer) -> None:
+    """Seal secrets stored before sealing existed (at start-up; harmless when repeated)."""
+    rows = await Staff.raw(
+        "SELECT id, totp_secret FROM staff WHERE totp_secret NOT LIKE {}", SEALED_PREFIX + "%"
+    )
+    for row in rows:
+        await Staff.raw(
+            "UPDATE staff SET totp_secret = {} WHERE id = {} AND totp_secret = {}",
+            sealer.seal(row["totp_secret"], _context(row["id"])),
+            row["id"],
+            row["totp_secret"],
+        )
+
+
+async def start_enrolment(staff_id: int, sealer: Sealer) -> str | None:
     """A new pending secret; None when the staff member has enrolled already."""
     secret = pyotp.random_base32()
     rows = await Staff.raw(
         "UPDATE staff SET totp_secret = {} WHERE id = {} AND totp_enrolled_at IS NULL RETURNING id",
-        secret,
+        sealer.seal(secret, _context(staff_id)),
         staff_id,
     )
     return secret if rows else None
 
 
-async def pending_secret(staff_id: int) -> str | None:
+async def pending_secret(staff_id: int, sealer: Sealer) -> str | None:
     row = (
         await Staff.select(Staff.totp_secret, Staff.totp_enrolled_at)
         .where(Staff.id == staff_id)
@@ -58,11 +78,10 @@ async def pending_secret(staff_id: int) -> str | None:
     )
     if not row or row["totp_enrolled_at"] or not row["totp_secret"]:
         return None
-    secret: str = row["totp_secret"]
-    return secret
+    return sealer.open(row["totp_secret"], _context(staff_id))
 
 
-async def check(staff_id: int, code: str, *, enrolling: bool = False) -> bool:
+async def check(staff_id: int, code: str, sealer: Sealer, *, enrolling: bool = False) -> bool:
     """Whether the code is right now; a right code is used up. Raises Blocked when too many
     wrong codes were tried."""
     subject = str(staff_id)
@@ -78,7 +97,11 @@ async def check(staff_id: int, code: str, *, enrolling: bool = False) -> bool:
         )
         row = rows[0] if rows else None
         usable = row and row["totp_secret"] and bool(row["totp_enrolled_at"]) != enrolling
-        step = _matching_step(row["totp_secret"], code) if usable and row else None
+        step = (
+            _matching_step(sealer.open(row["totp_secret"], _context(staff_id)), code)
+            if usable and row
+            else None
+        )
         right = row is not None and step is not None and step > row["totp_last_step"]
         if right:
             await Staff.raw(

@@ -1,9 +1,10 @@
 """Signing keys for access tokens: ES256, kept in PostgreSQL, rotated by `portal keys rotate`.
 
-One key signs at a time. After a rotation the previous key stays published in the JWKS for
-`retired_key_days`, so tokens it signed keep verifying until they expire. Each process keeps
-the current key in memory and looks again every few seconds, so a rotation reaches every
-instance without a restart.
+Private keys are stored sealed with PORTAL_SECRET_KEY (app.crypto.Sealer), so a database dump
+alone cannot sign tokens. One key signs at a time. After a rotation the previous key stays
+published in the JWKS for `retired_key_days`, so tokens it signed keep verifying until they
+expire. Each process keeps the current key in memory and looks again every few seconds, so a
+rotation reaches every instance without a restart.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from app.config import Settings
+from app.crypto import SEALED_PREFIX, Sealer, sealer_for
 from app.identity.tables import SigningKey
 from app.piccolo_conf import DB
 
@@ -80,23 +82,38 @@ def _new_key() -> tuple[str, str, dict[str, str]]:
     return kid, pem, jwk
 
 
-async def _insert_key() -> str:
+def _context(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
+async def _insert_key(sealer: Sealer) -> str:
     kid, pem, jwk = _new_key()
     await SigningKey.raw(
         "INSERT INTO signing_key (kid, private_pem, public_jwk) VALUES ({}, {}, {}::jsonb)",
         kid,
-        pem,
+        sealer.seal(pem, _context(kid)),
         json.dumps(jwk),
     )
     return kid
 
 
-async def ensure_signing_key() -> None:
-    """Create the first key on first start (instances starting together take turns)."""
+async def ensure_signing_key(sealer: Sealer) -> None:
+    """Create the first key on first start, and seal keys stored before sealing existed
+    (instances starting together take turns)."""
     async with DB.transaction() as transaction:
         await transaction.connection.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
+        unsealed = await SigningKey.raw(
+            "SELECT kid, private_pem FROM signing_key WHERE private_pem NOT LIKE {}",
+            SEALED_PREFIX + "%",
+        )
+        for row in unsealed:
+            await SigningKey.raw(
+                "UPDATE signing_key SET private_pem = {} WHERE kid = {}",
+                sealer.seal(row["private_pem"], _context(row["kid"])),
+                row["kid"],
+            )
         if not await SigningKey.exists().where(SigningKey.retired_at.is_null()):
-            await _insert_key()
+            await _insert_key(sealer)
 
 
 async def rotate(settings: Settings) -> str:
@@ -108,7 +125,7 @@ async def rotate(settings: Settings) -> str:
             " unpublish_at = now() + make_interval(days => {}) WHERE retired_at IS NULL",
             settings.identity.retired_key_days,
         )
-        kid = await _insert_key()
+        kid = await _insert_key(sealer_for(settings.secret_key))
     return kid  # noqa: RET504 - returned after the transaction has committed
 
 
@@ -130,7 +147,8 @@ class KeyRing:
     requests, which keep signing with the key they have until it is done.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
         self._key: ActiveKey | None = None
         self._checked = 0.0
         self._refreshing: asyncio.Task[None] | None = None
@@ -153,15 +171,14 @@ class KeyRing:
                 "SELECT kid, private_pem FROM signing_key WHERE retired_at IS NULL"
             )
             if not rows:
-                await ensure_signing_key()
+                await ensure_signing_key(self._sealer)
                 rows = await SigningKey.raw(
                     "SELECT kid, private_pem FROM signing_key WHERE retired_at IS NULL"
                 )
             row = rows[0]
             if self._key is None or self._key.kid != row["kid"]:
-                private_key = serialization.load_pem_private_key(
-                    row["private_pem"].encode(), password=None
-                )
+                pem = self._sealer.open(row["private_pem"], _context(row["kid"]))
+                private_key = serialization.load_pem_private_key(pem.encode(), password=None)
                 if not isinstance(private_key, ec.EllipticCurvePrivateKey):
                     raise TypeError("signing keys are EC P-256 keys")
                 self._key = ActiveKey(row["kid"], private_key)

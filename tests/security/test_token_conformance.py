@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from app.config import Settings
+from app.crypto import sealer_for
 from app.identity import keys
 from app.identity.service import issuer
 from tests.conftest import INTROSPECTION_SECRET, Browser
@@ -195,7 +196,7 @@ def header_with(**fields: str) -> str:
 
 async def crafted(settings: Settings, claims: dict[str, Any]) -> str:
     """A token signed with the server's own key: only its claims can make it inactive."""
-    key = await keys.KeyRing().current()
+    key = await keys.KeyRing(sealer_for(settings.secret_key)).current()
     now = int(time.time())
     base = {"iss": issuer(settings), "aud": API, "iat": now, "nbf": now, "exp": now + 60}
     return key.sign({**base, **claims})

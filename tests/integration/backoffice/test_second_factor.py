@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import pyotp
 import pytest
 
-from app.backoffice import service
+from app.backoffice import service, totp
 from app.backoffice.tables import Staff
+from app.crypto import sealer_for
 from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, make_staff
 from tests.integration.backoffice.helpers import staff_browser
@@ -102,3 +104,26 @@ async def test_a_lost_authenticator_is_reset_from_the_command_line(
     row = await Staff.select(Staff.totp_enrolled_at).where(Staff.username == username).first()
     assert row is not None and row["totp_enrolled_at"] is None
     assert (await staff_browser(app, username)) is not None, "no code asked any more"
+
+
+async def test_second_factor_secrets_are_sealed_at_rest(
+    app: Any, transaction: None, settings: Any
+) -> None:
+    sealed_one = await make_staff()
+    secret = await enrol(await staff_browser(app, sealed_one))
+    stored = await Staff.select(Staff.totp_secret).where(Staff.username == sealed_one).first()
+    assert stored and stored["totp_secret"].startswith("sealed.v1.")
+    assert secret not in stored["totp_secret"]
+
+    # A secret stored in plain text, as before sealing existed: sealed at start-up, still valid.
+    plain_one = await make_staff()
+    plain_secret = pyotp.random_base32()
+    await Staff.update(
+        {Staff.totp_secret: plain_secret, Staff.totp_enrolled_at: dt.datetime.now(dt.UTC)}
+    ).where(Staff.username == plain_one)
+    await totp.seal_stored_secrets(sealer_for(settings.secret_key))
+    resealed = await Staff.select(Staff.totp_secret).where(Staff.username == plain_one).first()
+    assert resealed and resealed["totp_secret"].startswith("sealed.v1.")
+    browser = await password_step(app, plain_one)
+    answer = await browser.submit("/backoffice/aanmelden/code", {"code": code_for(plain_secret, 1)})
+    assert answer.status_code == 303

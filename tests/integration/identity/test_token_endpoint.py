@@ -436,3 +436,36 @@ async def test_introspection_for_the_vendors_apis(client: Browser) -> None:
     )
     assert wrong.status_code == 401
     assert wrong.content == INVALID_CLIENT
+
+
+async def test_signing_keys_are_sealed_at_rest(client: Browser, settings: Any) -> None:
+    from app.crypto import sealer_for
+    from app.identity.tables import SigningKey
+
+    sealer = sealer_for(settings.secret_key)
+    # A key stored in plain text, as before sealing existed, signing now.
+    await SigningKey.raw("UPDATE signing_key SET retired_at = now() WHERE retired_at IS NULL")
+    kid, pem, jwk = keys._new_key()
+    await SigningKey.raw(
+        "INSERT INTO signing_key (kid, private_pem, public_jwk) VALUES ({}, {}, {}::jsonb)",
+        kid,
+        pem,
+        json.dumps(jwk),
+    )
+    await keys.ensure_signing_key(sealer)
+    stored = await SigningKey.select(SigningKey.kid, SigningKey.private_pem)
+    assert stored and all(row["private_pem"].startswith("sealed.v1.") for row in stored)
+    assert not any("PRIVATE KEY" in row["private_pem"] for row in stored), "nothing in plain text"
+    # The sealed key still signs, and what it signs verifies.
+    current = await keys.KeyRing(sealer).current()
+    assert current.kid == kid
+    registered = await make_client()
+    issued = await token(
+        client,
+        {
+            "grant_type": "client_credentials",
+            "client_id": registered["client_id"],
+            "client_secret": registered["secret"],
+        },
+    )
+    await verified(client, issued.json()["access_token"])
