@@ -114,6 +114,11 @@ async def test_the_live_queue_across_two_app_processes(
         await visitor.page.get_by_role("link", name=approved, exact=True).wait_for(timeout=LIVE)
     await first.check("wachtrij-nieuw")
     await second.check("wachtrij-nieuw-gsm")
+    # On the phone the queue is a list of cards: nothing to scroll sideways to reach a button.
+    assert await second.page.evaluate(
+        "(() => { const box = document.querySelector('#queue .table-wrap');"
+        " return box.scrollWidth <= box.clientWidth; })()"
+    )
 
     await first.page.get_by_role("button", name=f"Goedkeuren {approved}").click()
     await first.page.wait_for_url("**?melding=goedgekeurd")
