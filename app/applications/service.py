@@ -280,7 +280,7 @@ async def update(account_id: UUID, application_id: UUID, data: ApplicationData) 
                 mail.compose(
                     "scopes_removed",
                     data.contact_email,
-                    "nl",
+                    await mail.language_of(data.contact_email),
                     N_("%(brand)s Partnerportaal — Data access removed for %(application)s"),
                     application=data.name,
                     apis=removed,

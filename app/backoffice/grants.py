@@ -229,7 +229,7 @@ async def _tell_partner(
             mail.compose(
                 "access_changed",
                 recipient,
-                "nl",
+                await mail.language_of(recipient),
                 N_("%(brand)s Partnerportaal - Data access changed for %(application)s"),
                 application=application["name"],
                 granted=lines(added),

@@ -386,7 +386,7 @@ async def _tell_partner(application: dict[str, Any], kind: str, subject: str, re
             mail.compose(
                 kind,
                 recipient,
-                "nl",
+                await mail.language_of(recipient),
                 subject,
                 application=application["name"],
                 partner=application["partner_name"],

@@ -30,6 +30,13 @@ class Mail:
     text: str
 
 
+async def language_of(address: str) -> str:
+    """The language a mail to `address` is written in: its account's, when it has one (a
+    partner's contact often does); Dutch otherwise, as for schools and the helpdesk."""
+    rows = await OutboxMail.raw("SELECT language FROM account WHERE email = {}", address.lower())
+    return str(rows[0]["language"]) if rows else "nl"
+
+
 @cache
 def _environment() -> Environment:
     return make_environment(get_settings())

@@ -244,12 +244,11 @@ async def _category_ids(partner_id: UUID) -> list[int]:
 
 async def _notify_change(profile: dict[str, Any], changed_by: str, fields: list[str]) -> None:
     """The profile's e-mail address hears of every change, in its owner's language."""
-    owner = await Account.select(Account.language).where(Account.email == profile["email"]).first()
     await mail.enqueue(
         mail.compose(
             "profile_changed",
             profile["email"],
-            owner["language"] if owner else "nl",
+            await mail.language_of(profile["email"]),
             N_("%(brand)s — Your partner profile was changed"),
             partner=profile["name"],
             changed_by=changed_by,

@@ -15,7 +15,7 @@ from app.backoffice.tables import AuditEvent
 from app.identity.tables import Client
 from app.mail.tables import OutboxMail
 from tests.conftest import browser_for
-from tests.factories import PASSWORD, make_partner, make_staff, submit_application
+from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
 from tests.integration.backoffice.helpers import as_staff, staff_browser
 
 pytestmark = pytest.mark.anyio
@@ -180,3 +180,20 @@ async def test_of_two_reviewers_exactly_one_decides(app: Any, committed: None) -
     again = await browser.submit(f"/backoffice/applicaties/{application_id}/goedkeuren")
     assert again.status_code == 409
     assert winner in again.text
+
+
+async def test_the_decision_mail_speaks_each_recipients_language(
+    app: Any, transaction: None
+) -> None:
+    partner = await make_partner(await make_account(language="en"), listed=False)
+    application_id = await submit_application(partner)
+    await service.approve(await as_staff(await make_staff()), application_id)  # type: ignore[arg-type]
+    subjects = {
+        row["recipient"]: row["subject"]
+        for row in await OutboxMail.select(OutboxMail.recipient, OutboxMail.subject).where(
+            OutboxMail.kind == "application_approved"
+        )
+    }
+    # The partner chose English; the contact has no account, so Dutch.
+    assert "approved" in subjects[partner["account"].email].lower()
+    assert "goedgekeurd" in subjects["dev@partner.be"].lower()
