@@ -174,7 +174,14 @@ async def authenticate_resource(
     expected = settings.api_secrets.get(resource)
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
         wait = await throttle.record(TOKEN_ADDRESS, address)
+        if wait:
+            await announce_block(f"{TOKEN_ADDRESS.name}:{address}", wait)
         raise TokenError("invalid_client", 429 if wait else 401, wait)
+
+
+async def announce_block(key: str, seconds: int) -> None:
+    """Every process's client memory refuses this key from now on, without a round trip."""
+    await ClientSecret.raw("SELECT pg_notify({}, {})", BLOCKED, f"{key} {seconds}")
 
 
 class TokenService:
@@ -236,7 +243,7 @@ class TokenService:
             # Every process refuses this address from now on, without a database round trip.
             key = f"{TOKEN_ADDRESS.name}:{address}"
             self.clients.block(key, wait)
-            await ClientSecret.raw("SELECT pg_notify({}, {})", BLOCKED, f"{key} {wait}")
+            await announce_block(key, wait)
         if client_id:
             wait = max(wait, await throttle.record(TOKEN_CLIENT, client_id))
         if wait:
