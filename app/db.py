@@ -52,6 +52,8 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # the connection is gone (08xxx)
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up (57Pxx)
     asyncpg.InterfaceError,  # a closed connection or pool
+    # A connection caught mid-operation by the server going away ("cannot switch to state").
+    asyncpg.InternalClientError,
 )
 # A server that does not answer fails the request after this long, not after asyncpg's 60 s.
 CONNECT_TIMEOUT = 5

@@ -140,7 +140,6 @@ class Worker:
 
     async def run(self) -> None:
         last_housekeeping = dt.datetime.min.replace(tzinfo=dt.UTC)
-        failures = 0
         while not self.stopping.is_set():
             try:
                 await self._listen()
@@ -150,15 +149,12 @@ class Worker:
                 if now - last_housekeeping > HOUSEKEEPING_EVERY:
                     await housekeeping()
                     last_housekeeping = now
-                failures = 0
-                delay = POLL_SECONDS
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                # The database is away: keep trying, a little less often each time.
-                failures += 1
-                delay = min(POLL_SECONDS * failures, 30)
+                # The database is away: try again at the next poll, so that mail flows again
+                # within seconds of its return (a reconnection attempt costs next to nothing).
                 log.warning("mail worker cannot reach the database: %s", error)
                 await self._close_listener()
-            await self._sleep(delay)
+            await self._sleep(POLL_SECONDS)
         await self._close_listener()
 
     async def _sleep(self, seconds: float) -> None:

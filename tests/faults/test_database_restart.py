@@ -152,7 +152,8 @@ async def test_requests_fail_fast_while_the_database_restarts_and_recover(
     await load
     queue.cancel()
 
-    before = [a for a in observed.answers if a[0] < down_at]
+    # Answered before the stop began (a pair asked just before it may be answered after).
+    before = [a for a in observed.answers if a[0] + a[3] < down_at]
     during = [a for a in observed.answers if down_at + 0.5 < a[0] < up_at]
     after = [a for a in observed.answers if a[0] > up_at + 5]
     assert before and during and after
@@ -304,7 +305,7 @@ async def change_access(
                 acknowledged.append(chosen)
             elif answer.status_code != 503:
                 unexpected.append(f"step {step}: {answer.status_code}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
 
 
 def changes(states: list[set[tuple[str, str]]]) -> int:
@@ -365,7 +366,7 @@ async def test_nothing_acknowledged_is_lost_when_the_database_stops_for_20_secon
             uuid.UUID(application),
         )
         assert audited == changes([{KEPT}, *access]), "each acknowledged change, once"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             mails = await connection.fetch(
                 "SELECT kind, count(*) AS queued, count(sent_at) AS sent FROM outbox_mail"
