@@ -101,7 +101,10 @@ async def _mark(
     )
 
 
-async def deliver_due(sender: Sender, settings: Settings, limit: int = 100) -> int:
+BATCH = 100
+
+
+async def deliver_due(sender: Sender, settings: Settings, limit: int = BATCH) -> int:
     """Send due mails until none is left or `limit` is reached; returns how many were tried."""
     count = 0
     while count < limit and await deliver_one(sender, settings):
@@ -141,10 +144,13 @@ class Worker:
     async def run(self) -> None:
         last_housekeeping = dt.datetime.min.replace(tzinfo=dt.UTC)
         while not self.stopping.is_set():
+            backlog = False
             try:
                 await self._listen()
                 self.wake.clear()
-                await deliver_due(self.sender, self.settings)
+                # A full batch means more may be due (a backlog after an outage): go on at
+                # once rather than after the poll.
+                backlog = await deliver_due(self.sender, self.settings) >= BATCH
                 now = dt.datetime.now(dt.UTC)
                 if now - last_housekeeping > HOUSEKEEPING_EVERY:
                     await housekeeping()
@@ -154,7 +160,8 @@ class Worker:
                 # within seconds of its return (a reconnection attempt costs next to nothing).
                 log.warning("mail worker cannot reach the database: %s", error)
                 await self._close_listener()
-            await self._sleep(POLL_SECONDS)
+            if not backlog:
+                await self._sleep(POLL_SECONDS)
         await self._close_listener()
 
     async def _sleep(self, seconds: float) -> None:

@@ -14,7 +14,7 @@ from app.config import Settings
 from app.mail import service as mail
 from app.mail.senders import MailboxSender, OutgoingMail, ResendSender
 from app.mail.tables import OutboxMail
-from app.mail.worker import deliver_due, deliver_one
+from app.mail.worker import BATCH, POLL_SECONDS, Worker, deliver_due, deliver_one
 from app.piccolo_conf import DB
 from tests.factories import PASSWORD, unique_email
 from tests.fake_resend import Answer, FakeResend
@@ -181,3 +181,27 @@ async def test_mail_is_written_in_the_recipients_language(transaction: None) -> 
     assert composed.subject == "Informat — Activate your partner account"
     assert "Activate my account" in composed.html
     assert 'lang="en"' in composed.html
+
+
+async def until_all_sent() -> None:
+    for _ in range(1000):
+        if not await OutboxMail.count().where(OutboxMail.sent_at.is_null()):
+            return
+        await asyncio.sleep(0.1)
+
+
+async def test_a_backlog_is_delivered_without_waiting_for_the_poll(
+    committed: None, settings: Settings
+) -> None:
+    """After an outage hundreds of mails may be due at once: the worker goes on batch after
+    batch instead of sending one batch per poll (which took 5 s per hundred)."""
+    for _ in range(BATCH * 2 + 50):
+        await queue_mail(unique_email())
+    worker = Worker(MailboxSender(), settings, settings.database.url)
+    running = asyncio.create_task(worker.run())
+    try:
+        with anyio.fail_after(POLL_SECONDS - 1):
+            await until_all_sent()
+    finally:
+        worker.stop()
+        await running
