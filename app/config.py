@@ -106,6 +106,8 @@ class Settings:
     apis: tuple[Api, ...] = DEFAULT_APIS
     # Secrets: only ever from the environment.
     secret_key: str = ""
+    # Earlier secret keys, while secrets sealed under them are sealed again under the new one.
+    previous_secret_keys: tuple[str, ...] = ()
     resend_api_key: str = ""
     # The vendor's APIs authenticate at introspection with these: {resource: secret}.
     api_secrets: dict[str, str] = field(default_factory=dict)
@@ -195,6 +197,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         **parts,
         apis=apis,
         secret_key=env.get("PORTAL_SECRET_KEY", ""),
+        previous_secret_keys=tuple(
+            env.get("PORTAL_PREVIOUS_SECRET_KEYS", "").replace(",", " ").split()
+        ),
         resend_api_key=env.get("RESEND_API_KEY", ""),
         api_secrets=_api_secrets(env.get("PORTAL_API_SECRETS", "")),
     )

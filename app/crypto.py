@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.config import Settings
+
 
 def new_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
@@ -35,14 +37,14 @@ class Sealer:
 
     AES-256-GCM with a key derived (HKDF-SHA256) from PORTAL_SECRET_KEY, which lives outside
     the database. Each value is bound to what it belongs to (`context`, such as a key id), so
-    a sealed value copied onto another row does not open there.
+    a sealed value copied onto another row does not open there. Values sealed under a
+    previous secret key (PORTAL_PREVIOUS_SECRET_KEYS) still open, and `stale` tells which to
+    seal again under the current one.
     """
 
-    def __init__(self, secret_key: str) -> None:
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"partnerportaal sealed v1"
-        ).derive(secret_key.encode())
-        self._aead = AESGCM(key)
+    def __init__(self, secret_key: str, previous: tuple[str, ...] = ()) -> None:
+        self._aead = _aead(secret_key)
+        self._previous = [_aead(key) for key in previous]
 
     def seal(self, plaintext: str, context: str) -> str:
         nonce = secrets.token_bytes(12)
@@ -54,18 +56,47 @@ class Sealer:
         if not is_sealed(stored):
             return stored
         sealed = base64.urlsafe_b64decode(stored.removeprefix(SEALED_PREFIX))
+        for aead in (self._aead, *self._previous):
+            try:
+                return aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
+            except InvalidTag:
+                continue
+        raise SealError(
+            "a sealed secret does not open: PORTAL_SECRET_KEY differs from the one it was"
+            " sealed with, and PORTAL_PREVIOUS_SECRET_KEYS does not hold that one"
+            " (see README, Production)"
+        )
+
+    def stale(self, stored: str, context: str) -> bool:
+        """Whether the stored value should be sealed (again) under the current key."""
+        if not is_sealed(stored):
+            return True
+        sealed = base64.urlsafe_b64decode(stored.removeprefix(SEALED_PREFIX))
         try:
-            return self._aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
+            self._aead.decrypt(sealed[:12], sealed[12:], context.encode())
         except InvalidTag:
-            raise SealError(
-                "a sealed secret does not open: PORTAL_SECRET_KEY differs from the one it was"
-                " sealed with (see README, Production)"
-            ) from None
+            return True
+        return False
+
+    def reseal(self, stored: str, context: str) -> str:
+        return self.seal(self.open(stored, context), context)
+
+
+def _aead(secret_key: str) -> AESGCM:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"partnerportaal sealed v1"
+    ).derive(secret_key.encode())
+    return AESGCM(key)
+
+
+def sealer_of(settings: Settings) -> Sealer:
+    """The sealer for PORTAL_SECRET_KEY and PORTAL_PREVIOUS_SECRET_KEYS."""
+    return _sealer(settings.secret_key, settings.previous_secret_keys)
 
 
 @functools.cache
-def sealer_for(secret_key: str) -> Sealer:
-    return Sealer(secret_key)
+def _sealer(secret_key: str, previous: tuple[str, ...]) -> Sealer:
+    return Sealer(secret_key, previous)
 
 
 class SealError(RuntimeError):

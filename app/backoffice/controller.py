@@ -22,7 +22,7 @@ from app.backoffice.forms import CodeForm, EnrolForm, RejectForm, StaffSignInFor
 from app.backoffice.live import QueueFeed
 from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
 from app.config import Settings
-from app.crypto import Sealer, sealer_for
+from app.crypto import Sealer, sealer_of
 from app.web.errors import error_page
 from app.web.i18n import _, local_time
 from app.web.render import page, redirect, safe_next
@@ -41,7 +41,7 @@ def _settings(state: State) -> Settings:
 
 
 def _sealer(state: State) -> Sealer:
-    return sealer_for(_settings(state).secret_key)
+    return sealer_of(_settings(state))
 
 
 def _chosen(values: list[str]) -> set[tuple[str, str]]:

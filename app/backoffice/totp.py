@@ -15,7 +15,7 @@ import pyotp
 import segno
 
 from app.backoffice.tables import Staff
-from app.crypto import SEALED_PREFIX, Sealer
+from app.crypto import Sealer
 from app.piccolo_conf import DB
 from app.web import throttle
 
@@ -46,17 +46,17 @@ def _context(staff_id: int) -> str:
 
 
 async def seal_stored_secrets(sealer: Sealer) -> None:
-    """Seal secrets stored before sealing existed (at start-up; harmless when repeated)."""
-    rows = await Staff.raw(
-        "SELECT id, totp_secret FROM staff WHERE totp_secret NOT LIKE {}", SEALED_PREFIX + "%"
-    )
+    """Seal secrets stored in plain text or under a previous secret key again under the
+    current one (at start-up; harmless when repeated)."""
+    rows = await Staff.raw("SELECT id, totp_secret FROM staff WHERE totp_secret IS NOT NULL")
     for row in rows:
-        await Staff.raw(
-            "UPDATE staff SET totp_secret = {} WHERE id = {} AND totp_secret = {}",
-            sealer.seal(row["totp_secret"], _context(row["id"])),
-            row["id"],
-            row["totp_secret"],
-        )
+        if sealer.stale(row["totp_secret"], _context(row["id"])):
+            await Staff.raw(
+                "UPDATE staff SET totp_secret = {} WHERE id = {} AND totp_secret = {}",
+                sealer.reseal(row["totp_secret"], _context(row["id"])),
+                row["id"],
+                row["totp_secret"],
+            )
 
 
 async def start_enrolment(staff_id: int, sealer: Sealer) -> str | None:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from app.config import Settings
-from app.crypto import SEALED_PREFIX, Sealer, sealer_for
+from app.crypto import Sealer, sealer_of
 from app.identity.tables import SigningKey
 from app.piccolo_conf import DB
 
@@ -98,20 +98,18 @@ async def _insert_key(sealer: Sealer) -> str:
 
 
 async def ensure_signing_key(sealer: Sealer) -> None:
-    """Create the first key on first start, and seal keys stored before sealing existed
-    (instances starting together take turns)."""
+    """Create the first key on first start, and seal keys stored in plain text or under a
+    previous secret key again under the current one (instances starting together take
+    turns)."""
     async with DB.transaction() as transaction:
         await transaction.connection.execute("SELECT pg_advisory_xact_lock($1)", KEY_LOCK)
-        unsealed = await SigningKey.raw(
-            "SELECT kid, private_pem FROM signing_key WHERE private_pem NOT LIKE {}",
-            SEALED_PREFIX + "%",
-        )
-        for row in unsealed:
-            await SigningKey.raw(
-                "UPDATE signing_key SET private_pem = {} WHERE kid = {}",
-                sealer.seal(row["private_pem"], _context(row["kid"])),
-                row["kid"],
-            )
+        for row in await SigningKey.raw("SELECT kid, private_pem FROM signing_key"):
+            if sealer.stale(row["private_pem"], _context(row["kid"])):
+                await SigningKey.raw(
+                    "UPDATE signing_key SET private_pem = {} WHERE kid = {}",
+                    sealer.reseal(row["private_pem"], _context(row["kid"])),
+                    row["kid"],
+                )
         if not await SigningKey.exists().where(SigningKey.retired_at.is_null()):
             await _insert_key(sealer)
 
@@ -125,7 +123,7 @@ async def rotate(settings: Settings) -> str:
             " unpublish_at = now() + make_interval(days => {}) WHERE retired_at IS NULL",
             settings.identity.retired_key_days,
         )
-        kid = await _insert_key(sealer_for(settings.secret_key))
+        kid = await _insert_key(sealer_of(settings))
     return kid  # noqa: RET504 - returned after the transaction has committed
 
 

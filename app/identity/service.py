@@ -26,7 +26,7 @@ from typing import Any
 
 from app.applications.tables import APPROVED
 from app.config import Api, Settings
-from app.crypto import sealer_for
+from app.crypto import sealer_of
 from app.identity.cache import BLOCKED, ClientCache
 from app.identity.keys import KeyRing
 from app.identity.oauth import TokenError
@@ -194,7 +194,7 @@ class TokenService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = KeyRing(sealer_for(settings.secret_key))
+        self.keys = KeyRing(sealer_of(settings))
         self.clients: ClientCache[ClientRecord] = ClientCache(
             lambda client_id: load_client(client_id, settings)
         )

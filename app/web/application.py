@@ -23,7 +23,7 @@ from app.backoffice import totp
 from app.backoffice.controller import BackofficeController
 from app.backoffice.live import QueueFeed
 from app.config import Settings, get_settings
-from app.crypto import sealer_for
+from app.crypto import sealer_of
 from app.identity.controller import IdentityController
 from app.identity.endpoint import TokenEndpoint
 from app.identity.keys import ensure_signing_key
@@ -67,8 +67,8 @@ def build(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         logs.install()
         await db.start_pool(DB)
-        await ensure_signing_key(sealer_for(settings.secret_key))
-        await totp.seal_stored_secrets(sealer_for(settings.secret_key))
+        await ensure_signing_key(sealer_of(settings))
+        await totp.seal_stored_secrets(sealer_of(settings))
         tokens.start()
         queue_feed.start(settings.database.url)
         worker_task = None

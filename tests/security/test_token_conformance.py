@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.crypto import sealer_for
+from app.crypto import sealer_of
 from app.identity import keys
 from app.identity.service import issuer
 from tests.conftest import INTROSPECTION_SECRET, Browser
@@ -196,7 +196,7 @@ def header_with(**fields: str) -> str:
 
 async def crafted(settings: Settings, claims: dict[str, Any]) -> str:
     """A token signed with the server's own key: only its claims can make it inactive."""
-    key = await keys.KeyRing(sealer_for(settings.secret_key)).current()
+    key = await keys.KeyRing(sealer_of(settings)).current()
     now = int(time.time())
     base = {"iss": issuer(settings), "aud": API, "iat": now, "nbf": now, "exp": now + 60}
     return key.sign({**base, **claims})

@@ -23,3 +23,25 @@ def test_a_sealed_value_opens_only_with_its_key_and_for_its_row() -> None:
 
 def test_a_value_stored_before_sealing_comes_back_as_it_is() -> None:
     assert Sealer(KEY).open("JBSWY3DPEHPK3PXP", "staff-totp:1") == "JBSWY3DPEHPK3PXP"
+
+
+def test_a_new_secret_key_opens_what_the_previous_one_sealed_and_reseals_it() -> None:
+    old, new = Sealer(KEY), Sealer(KEY + "-new", previous=(KEY,))
+    sealed = old.seal("JBSWY3DPEHPK3PXP", "staff-totp:1")
+    assert new.open(sealed, "staff-totp:1") == "JBSWY3DPEHPK3PXP"
+    assert new.stale(sealed, "staff-totp:1") and new.stale("JBSWY3DPEHPK3PXP", "staff-totp:1")
+    resealed = new.reseal(sealed, "staff-totp:1")
+    assert not new.stale(resealed, "staff-totp:1")
+    # Once every instance runs the new key, the old one can go.
+    assert Sealer(KEY + "-new").open(resealed, "staff-totp:1") == "JBSWY3DPEHPK3PXP"
+    with pytest.raises(SealError):
+        Sealer(KEY + "-new").open(sealed, "staff-totp:1")
+
+
+def test_previous_keys_come_from_the_environment() -> None:
+    from app.config import load_settings
+
+    settings = load_settings(
+        env={"PORTAL_SECRET_KEY": KEY, "PORTAL_PREVIOUS_SECRET_KEYS": "een-oude, nog-een-oude"}
+    )
+    assert settings.previous_secret_keys == ("een-oude", "nog-een-oude")

@@ -12,7 +12,7 @@ import pytest
 
 from app.backoffice import service, totp
 from app.backoffice.tables import Staff
-from app.crypto import sealer_for
+from app.crypto import sealer_of
 from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, make_staff
 from tests.integration.backoffice.helpers import staff_browser
@@ -121,7 +121,7 @@ async def test_second_factor_secrets_are_sealed_at_rest(
     await Staff.update(
         {Staff.totp_secret: plain_secret, Staff.totp_enrolled_at: dt.datetime.now(dt.UTC)}
     ).where(Staff.username == plain_one)
-    await totp.seal_stored_secrets(sealer_for(settings.secret_key))
+    await totp.seal_stored_secrets(sealer_of(settings))
     resealed = await Staff.select(Staff.totp_secret).where(Staff.username == plain_one).first()
     assert resealed and resealed["totp_secret"].startswith("sealed.v1.")
     browser = await password_step(app, plain_one)

@@ -439,10 +439,10 @@ async def test_introspection_for_the_vendors_apis(client: Browser) -> None:
 
 
 async def test_signing_keys_are_sealed_at_rest(client: Browser, settings: Any) -> None:
-    from app.crypto import sealer_for
+    from app.crypto import sealer_of
     from app.identity.tables import SigningKey
 
-    sealer = sealer_for(settings.secret_key)
+    sealer = sealer_of(settings)
     # A key stored in plain text, as before sealing existed, signing now.
     await SigningKey.raw("UPDATE signing_key SET retired_at = now() WHERE retired_at IS NULL")
     kid, pem, jwk = keys._new_key()
@@ -469,3 +469,25 @@ async def test_signing_keys_are_sealed_at_rest(client: Browser, settings: Any) -
         },
     )
     await verified(client, issued.json()["access_token"])
+
+
+async def test_a_new_secret_key_takes_over_the_sealed_signing_keys(
+    client: Browser, settings: Any
+) -> None:
+    import dataclasses
+
+    from app.crypto import Sealer, sealer_of
+    from app.identity.tables import SigningKey
+
+    await keys.ensure_signing_key(sealer_of(settings))
+    changed = dataclasses.replace(
+        settings,
+        secret_key=settings.secret_key + "-nieuw",
+        previous_secret_keys=(settings.secret_key,),
+    )
+    # What every instance does at start-up with the new key and the old one as previous.
+    await keys.ensure_signing_key(sealer_of(changed))
+    only_new = Sealer(changed.secret_key)
+    for row in await SigningKey.select(SigningKey.kid, SigningKey.private_pem):
+        assert not only_new.stale(row["private_pem"], f"signing-key:{row['kid']}")
+    assert (await keys.KeyRing(only_new).current()).kid
