@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
+from app.crypto import SealError
 from app.db import UNAVAILABLE
 from app.web import i18n
 
@@ -70,6 +71,15 @@ def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return response
 
 
+def cannot_unseal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """This instance lacks the secret key something was sealed with (a key change half rolled
+    out, or a misconfiguration): an operator must act, the visitor can only try again."""
+    log.error("cannot open a sealed secret on %s %s: %s", request.method, request.url.path, exc)
+    response = error_page(request, HTTP_503_SERVICE_UNAVAILABLE)
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
@@ -77,6 +87,7 @@ def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     **dict.fromkeys(UNAVAILABLE, unavailable),
+    SealError: cannot_unseal,
     NotAuthorizedException: not_authorized,
     HTTPException: http_error,
     HTTP_500_INTERNAL_SERVER_ERROR: server_error,

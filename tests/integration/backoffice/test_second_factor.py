@@ -12,7 +12,7 @@ import pytest
 
 from app.backoffice import service, totp
 from app.backoffice.tables import Staff
-from app.crypto import sealer_of
+from app.crypto import Sealer, sealer_of
 from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, make_staff
 from tests.integration.backoffice.helpers import staff_browser
@@ -127,3 +127,20 @@ async def test_second_factor_secrets_are_sealed_at_rest(
     browser = await password_step(app, plain_one)
     answer = await browser.submit("/backoffice/aanmelden/code", {"code": code_for(plain_secret, 1)})
     assert answer.status_code == 303
+
+
+async def test_a_secret_sealed_under_an_unknown_key_is_a_503_not_a_500(
+    app: Any, transaction: None
+) -> None:
+    username = await make_staff()
+    await enrol(await staff_browser(app, username))
+    row = await Staff.select(Staff.id).where(Staff.username == username).first()
+    assert row is not None
+    foreign = Sealer("a-key-this-instance-never-had-0123456789")
+    await Staff.update(
+        {Staff.totp_secret: foreign.seal(pyotp.random_base32(), f"staff-totp:{row['id']}")}
+    ).where(Staff.id == row["id"])
+    browser = await password_step(app, username)
+    answer = await browser.submit("/backoffice/aanmelden/code", {"code": "123456"})
+    assert answer.status_code == 503
+    assert "retry-after" in answer.headers
