@@ -15,7 +15,7 @@ from litestar.datastructures import State
 from app.config import Settings
 from app.identity import keys
 from app.identity.oauth import NO_STORE, TokenError, client_credentials, parse_form
-from app.identity.service import authenticate_resource, issuer, load_client
+from app.identity.service import TokenService, issuer, load_client
 
 NO_STORE_HEADERS = {name.decode(): value.decode() for name, value in NO_STORE}
 
@@ -23,6 +23,11 @@ NO_STORE_HEADERS = {name.decode(): value.decode() for name, value in NO_STORE}
 def _settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
+
+
+def _tokens(state: State) -> TokenService:
+    tokens: TokenService = state.tokens
+    return tokens
 
 
 def oauth_error(error: TokenError) -> Response[bytes]:
@@ -71,7 +76,7 @@ class IdentityController(Controller):
             form = parse_form(await request.body(), request.headers.get("content-type", ""))
             resource, secret = client_credentials(request.headers.get("authorization"), form)
             address = request.client.host if request.client else "unknown"
-            await authenticate_resource(resource, secret, address, settings)
+            await _tokens(state).authenticate_api(resource, secret, address)
         except TokenError as error:
             return oauth_error(error)
         inactive = Response({"active": False}, headers=NO_STORE_HEADERS)

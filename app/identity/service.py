@@ -162,28 +162,6 @@ def matching_secret(valid_secrets: Iterable[tuple[int, str]], secret: str) -> in
     return found
 
 
-async def authenticate_resource(
-    resource: str, secret: str, address: str, settings: Settings
-) -> None:
-    """An API asking to introspect a token proves it is that API with the secret from the
-    settings. Failures count against the client address like failed token requests, so a
-    secret cannot be guessed at leisure here either."""
-    wait = await throttle.seconds_blocked(TOKEN_ADDRESS, address)
-    if wait:
-        raise TokenError("invalid_client", 429, wait)
-    expected = settings.api_secrets.get(resource)
-    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-        wait = await throttle.record(TOKEN_ADDRESS, address)
-        if wait:
-            await announce_block(f"{TOKEN_ADDRESS.name}:{address}", wait)
-        raise TokenError("invalid_client", 429 if wait else 401, wait)
-
-
-async def announce_block(key: str, seconds: int) -> None:
-    """Every process's client memory refuses this key from now on, without a round trip."""
-    await ClientSecret.raw("SELECT pg_notify({}, {})", BLOCKED, f"{key} {seconds}")
-
-
 class TokenService:
     """Issues access tokens for the client_credentials grant.
 
@@ -237,13 +215,25 @@ class TokenService:
             return None
         return matching_secret(record.valid_secrets(), secret)
 
+    async def authenticate_api(self, resource: str, secret: str, address: str) -> None:
+        """An API asking to introspect a token proves it is that API with the secret from the
+        settings. Failures count against the client address like failed token requests, so
+        a secret cannot be guessed at leisure here either, nor tokens asked for after."""
+        wait = await self.seconds_blocked(TOKEN_ADDRESS, address)
+        if wait:
+            raise TokenError("invalid_client", 429, wait)
+        expected = self.settings.api_secrets.get(resource)
+        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+            await self._failed("", address)
+            raise TokenError("invalid_client", 401)
+
     async def _failed(self, client_id: str, address: str) -> None:
         wait = await throttle.record(TOKEN_ADDRESS, address)
         if wait:
             # Every process refuses this address from now on, without a database round trip.
             key = f"{TOKEN_ADDRESS.name}:{address}"
             self.clients.block(key, wait)
-            await announce_block(key, wait)
+            await ClientSecret.raw("SELECT pg_notify({}, {})", BLOCKED, f"{key} {wait}")
         if client_id:
             wait = max(wait, await throttle.record(TOKEN_CLIENT, client_id))
         if wait:

@@ -16,7 +16,7 @@ import pytest
 from app.applications.service import archive
 from app.config import Settings
 from app.identity.oauth import TokenError
-from app.identity.service import ClientRecord, TokenService, authenticate_resource, secret_hash
+from app.identity.service import ClientRecord, TokenService, secret_hash
 from app.identity.tables import ClientSecret, ScopeGrant
 from app.piccolo_conf import DB
 from tests.factories import make_client
@@ -244,14 +244,14 @@ async def test_a_blocked_address_is_refused_by_every_process(
 
 
 async def test_an_address_guessing_api_secrets_is_refused_tokens_too(
-    this_process: TokenService, other_process: TokenService, settings: Settings
+    this_process: TokenService, other_process: TokenService
 ) -> None:
     client = await new_client(this_process, other_process)
     address = "198.51.100.78"
     await exchange(other_process, client)  # the address works, and is remembered as fine
     for _ in range(51):  # guessing an API's introspection secret
         with pytest.raises(TokenError):
-            await authenticate_resource("api_informat_sas_leerlingen", "geraden", address, settings)
+            await this_process.authenticate_api("api_informat_sas_leerlingen", "geraden", address)
     await refused_within(
         1.0,
         lambda: other_process.authenticate(
