@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from app.applications.tables import APPROVED, ARCHIVED, Application
-from app.backoffice.service import CurrentStaff, NotAllowed, NotFound, audit
+from app.backoffice.service import CurrentStaff, NotAllowed, NotFound
 from app.backoffice.tables import SCHOOL_ADMIN, AccessRequest
 from app.config import Settings
 from app.crypto import token_hash
@@ -168,29 +168,22 @@ async def save(
             raise NotAllowed()
         added = chosen - view.granted
         removed = (view.granted & view.allowed()) - chosen
-        for number, api in sorted(added):
+        if added:
             await ScopeGrant.raw(
-                "INSERT INTO scope_grant (client, api, institution_number, granted_by)"
-                " VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING",
+                GRANT,
                 application["client_pk"],
-                api,
-                number,
                 staff.username,
+                *_columns(added),
             )
-            await audit(
-                staff.username, "granted", application["partner"], application_id, number, api=api
-            )
-        for number, api in sorted(removed):
+        if removed:
             await ScopeGrant.raw(
-                "DELETE FROM scope_grant"
-                " WHERE client = {} AND api = {} AND institution_number = {}",
+                REMOVE,
+                *_columns(removed),
                 application["client_pk"],
-                api,
-                number,
             )
-            await audit(
-                staff.username, "removed", application["partner"], application_id, number, api=api
-            )
+        for action, changes in (("granted", added), ("removed", removed)):
+            if changes:
+                await _audit_changes(staff, action, application, changes)
         if token is not None:
             await AccessRequest.raw(
                 "UPDATE access_request SET used_at = coalesce(used_at, now()),"
@@ -201,6 +194,46 @@ async def save(
         if added or removed:
             await _tell_partner(application, view, added, removed, settings)
     return added, removed
+
+
+# The (institution number, api) pairs of one save come as two arrays, unnested into a table
+# c(number, api, n): one statement for all of them, however many schools are ticked at once.
+GRANT = """
+    INSERT INTO scope_grant (client, api, institution_number, granted_by)
+    SELECT {}, c.api, c.number, {}
+    FROM unnest({}::text[], {}::text[]) WITH ORDINALITY AS c(number, api, n)
+    ON CONFLICT DO NOTHING
+"""
+REMOVE = """
+    DELETE FROM scope_grant g
+    USING unnest({}::text[], {}::text[]) WITH ORDINALITY AS c(number, api, n)
+    WHERE g.client = {} AND g.api = c.api AND g.institution_number = c.number
+"""
+AUDIT_CHANGES = """
+    INSERT INTO audit_event (actor, action, partner, application, institution_number, detail)
+    SELECT {}, {}, {}, {}, c.number, jsonb_build_object('api', c.api)
+    FROM unnest({}::text[], {}::text[]) WITH ORDINALITY AS c(number, api, n)
+    ORDER BY c.n
+"""
+
+
+def _columns(changes: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    ordered = sorted(changes)
+    return [number for number, _ in ordered], [api for _, api in ordered]
+
+
+async def _audit_changes(
+    staff: CurrentStaff, action: str, application: dict[str, Any], changes: set[tuple[str, str]]
+) -> None:
+    """One audit event per school and API, as `audit` writes them, in one statement."""
+    await ScopeGrant.raw(
+        AUDIT_CHANGES,
+        staff.username,
+        action,
+        application["partner"],
+        application["id"],
+        *_columns(changes),
+    )
 
 
 async def _tell_partner(
