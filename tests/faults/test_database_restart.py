@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,19 +182,31 @@ def served_with_demo() -> Iterator[tuple[str, Path]]:
             yield base, data_dir
 
 
+async def sign_in(client: httpx.AsyncClient, path: str, data: dict[str, str]) -> httpx.Response:
+    await client.get(path)
+    return await client.post(path, data={**data, "_csrf_token": client.cookies["csrftoken"]})
+
+
+async def promised(request: Awaitable[httpx.Response], label: str, unexpected: list[str]) -> bool:
+    """Whether the write was acknowledged (303). A 503 is an honest refusal; any other answer
+    is noted in `unexpected`."""
+    try:
+        answer = await request
+    except httpx.HTTPError as error:
+        unexpected.append(f"{label}: {error!r}")
+        return False
+    if answer.status_code not in {303, 503}:
+        unexpected.append(f"{label}: {answer.status_code}")
+    return answer.status_code == 303
+
+
 async def submit_applications(
     base: str, acknowledged: list[str], unexpected: list[str], stop: asyncio.Event
 ) -> None:
     """The demo partner submits applications one after another; each 303 is a promise."""
     async with httpx.AsyncClient(base_url=base, timeout=10) as partner:
-        await partner.get("/aanmelden")
-        await partner.post(
-            "/aanmelden",
-            data={
-                "email": demo.DEMO_EMAIL,
-                "password": demo.DEMO_PASSWORD,
-                "_csrf_token": partner.cookies["csrftoken"],
-            },
+        await sign_in(
+            partner, "/aanmelden", {"email": demo.DEMO_EMAIL, "password": demo.DEMO_PASSWORD}
         )
         number = 0
         while not stop.is_set():
@@ -203,25 +215,19 @@ async def submit_applications(
                 continue
             number += 1
             name = f"Volhouder {number}"
-            try:
-                answer = await partner.post(
-                    "/applicaties/nieuw",
-                    data={
-                        "_csrf_token": partner.cookies["csrftoken"],
-                        "name": name,
-                        "description": "Blijft bewaard, of wordt geweigerd.",
-                        "contact_person": "Dev Eloper",
-                        "contact_email": "dev@partner.example",
-                        "apis": "leerlingen",
-                    },
-                )
-            except httpx.HTTPError as error:
-                unexpected.append(f"{name}: {error!r}")
-                continue
-            if answer.status_code == 303:
+            submitted = partner.post(
+                "/applicaties/nieuw",
+                data={
+                    "_csrf_token": partner.cookies["csrftoken"],
+                    "name": name,
+                    "description": "Blijft bewaard, of wordt geweigerd.",
+                    "contact_person": "Dev Eloper",
+                    "contact_email": "dev@partner.example",
+                    "apis": "leerlingen",
+                },
+            )
+            if await promised(submitted, name, unexpected):
                 acknowledged.append(name)
-            elif answer.status_code != 503:
-                unexpected.append(f"{name}: {answer.status_code}")
             await asyncio.sleep(0.05)
 
 
@@ -275,14 +281,10 @@ async def change_access(
 ) -> None:
     """The demo school administrator saves another choice of access, again and again."""
     async with httpx.AsyncClient(base_url=base, timeout=10) as admin:
-        await admin.get("/backoffice/aanmelden")
-        signed_in = await admin.post(
+        signed_in = await sign_in(
+            admin,
             "/backoffice/aanmelden",
-            data={
-                "username": demo.SCHOOL_ADMIN,
-                "password": demo.STAFF_PASSWORD,
-                "_csrf_token": admin.cookies["csrftoken"],
-            },
+            {"username": demo.SCHOOL_ADMIN, "password": demo.STAFF_PASSWORD},
         )
         assert signed_in.status_code == 303
         await admin.get(signed_in.headers["location"])  # the staff session's CSRF token
@@ -290,21 +292,15 @@ async def change_access(
         while not stop.is_set():
             step += 1
             chosen = grant_state(step)
-            try:
-                answer = await admin.post(
-                    f"/backoffice/toegang/applicaties/{application}",
-                    data={
-                        "_csrf_token": admin.cookies["csrftoken"],
-                        "grant": [f"{school}:{api}" for school, api in sorted(chosen)],
-                    },
-                )
-            except httpx.HTTPError as error:
-                unexpected.append(f"step {step}: {error!r}")
-                continue
-            if answer.status_code == 303:
+            saved = admin.post(
+                f"/backoffice/toegang/applicaties/{application}",
+                data={
+                    "_csrf_token": admin.cookies["csrftoken"],
+                    "grant": [f"{school}:{api}" for school, api in sorted(chosen)],
+                },
+            )
+            if await promised(saved, f"step {step}", unexpected):
                 acknowledged.append(chosen)
-            elif answer.status_code != 503:
-                unexpected.append(f"step {step}: {answer.status_code}")
             await asyncio.sleep(0.2)
 
 
