@@ -209,12 +209,8 @@ async def activate(token: str) -> None:
 
 async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
     """Check the credentials, slowing down repeated failures per account and per address."""
-    wait = max(
-        await throttle.seconds_blocked(throttle.SIGN_IN_ACCOUNT, email),
-        await throttle.seconds_blocked(throttle.SIGN_IN_ADDRESS, client_address),
-    )
-    if wait:
-        raise Blocked(wait)
+    limits = (throttle.SIGN_IN_ACCOUNT, email), (throttle.SIGN_IN_ADDRESS, client_address)
+    await throttle.refuse_if_blocked(*limits)
     account = (
         await Account.select(
             Account.id, Account.email, Account.password_hash, Account.language, Account.activated_at
@@ -224,8 +220,7 @@ async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
     )
     ok = await passwords.verify_password(account["password_hash"] if account else None, password)
     if not ok or account is None:
-        await throttle.record(throttle.SIGN_IN_ACCOUNT, email)
-        await throttle.record(throttle.SIGN_IN_ADDRESS, client_address)
+        await throttle.record_failure(*limits)
         raise InvalidCredentials()
     if account["activated_at"] is None:
         raise NotActivated()

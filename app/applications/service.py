@@ -183,20 +183,18 @@ async def check_client(
     Wrong secrets count against the account and the client address, as wrong invitation
     codes do, so the form cannot be used to guess an existing client's secret.
     """
-    wait = max(
-        await throttle.seconds_blocked(throttle.CLIENT_LINK_ACCOUNT, str(account_id)),
-        await throttle.seconds_blocked(throttle.SIGN_IN_ADDRESS, client_address),
+    limits = (
+        (throttle.CLIENT_LINK_ACCOUNT, str(account_id)),
+        (throttle.SIGN_IN_ADDRESS, client_address),
     )
-    if wait:
-        raise throttle.Blocked(wait)
+    await throttle.refuse_if_blocked(*limits)
     rows = await Client.raw(
         "SELECT id, client_id, enabled, application FROM client WHERE client_id = {}", client_id
     )
     try:
         return await _linkable(rows[0] if rows else None, secret, settings)
     except InvalidClient:
-        await throttle.record(throttle.CLIENT_LINK_ACCOUNT, str(account_id))
-        await throttle.record(throttle.SIGN_IN_ADDRESS, client_address)
+        await throttle.record_failure(*limits)
         raise
 
 

@@ -214,12 +214,8 @@ class InvalidCredentials(BackofficeError):
 async def sign_in(username: str, password: str, client_address: str) -> int:
     """The staff member's id; failures are slowed down per username and per address."""
     username = username.strip().lower()
-    wait = max(
-        await throttle.seconds_blocked(STAFF_SIGN_IN, username),
-        await throttle.seconds_blocked(throttle.SIGN_IN_ADDRESS, client_address),
-    )
-    if wait:
-        raise throttle.Blocked(wait)
+    limits = (STAFF_SIGN_IN, username), (throttle.SIGN_IN_ADDRESS, client_address)
+    await throttle.refuse_if_blocked(*limits)
     staff = (
         await Staff.select(Staff.id, Staff.password_hash)
         .where((Staff.username == username) & (Staff.active == True))  # noqa: E712
@@ -227,8 +223,7 @@ async def sign_in(username: str, password: str, client_address: str) -> int:
     )
     ok = await passwords.verify_password(staff["password_hash"] if staff else None, password)
     if not ok or staff is None:
-        await throttle.record(STAFF_SIGN_IN, username)
-        await throttle.record(throttle.SIGN_IN_ADDRESS, client_address)
+        await throttle.record_failure(*limits)
         raise InvalidCredentials()
     await throttle.clear(STAFF_SIGN_IN, username)
     await audit(username, "sign-in")

@@ -26,7 +26,6 @@ from app.partners.tables import Category, InvitationCode, Partner, PartnerCatego
 from app.piccolo_conf import DB
 from app.web import throttle
 from app.web.i18n import N_, current_language
-from app.web.throttle import Blocked
 
 INVITATION_DAYS = 5
 # Letters and digits that cannot be mistaken for one another when read aloud or retyped.
@@ -300,12 +299,11 @@ async def revoke_invitation(account_id: UUID, code_id: int) -> None:
 
 async def link_with_code(account_id: UUID, code: str, client_address: str) -> UUID:
     """Link an account that has no profile yet, with a colleague's invitation code."""
-    wait = max(
-        await throttle.seconds_blocked(throttle.INVITATION_ACCOUNT, str(account_id)),
-        await throttle.seconds_blocked(throttle.SIGN_IN_ADDRESS, client_address),
+    limits = (
+        (throttle.INVITATION_ACCOUNT, str(account_id)),
+        (throttle.SIGN_IN_ADDRESS, client_address),
     )
-    if wait:
-        raise Blocked(wait)
+    await throttle.refuse_if_blocked(*limits)
     async with DB.transaction():
         rows = await Account.raw("SELECT partner FROM account WHERE id = {} FOR UPDATE", account_id)
         if not rows or rows[0]["partner"] is not None:
@@ -323,8 +321,7 @@ async def link_with_code(account_id: UUID, code: str, client_address: str) -> UU
                 account_id,
             )
             return partner_id
-    await throttle.record(throttle.INVITATION_ACCOUNT, str(account_id))
-    await throttle.record(throttle.SIGN_IN_ADDRESS, client_address)
+    await throttle.record_failure(*limits)
     raise InvitationProblem(problem or "unknown")
 
 

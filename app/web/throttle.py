@@ -109,6 +109,23 @@ async def record(policy: Policy, subject: str) -> int:
     return math.ceil(block.total_seconds())
 
 
+async def refuse_if_blocked(*limits: tuple[Policy, str]) -> None:
+    """Raise Blocked when any of these (policy, subject) counters is blocked; one query."""
+    rows = await Throttle.raw(
+        "SELECT max(extract(epoch FROM blocked_until - now())) AS wait FROM throttle"
+        " WHERE key = ANY({}) AND blocked_until > now()",
+        [_key(policy, subject) for policy, subject in limits],
+    )
+    if rows and rows[0]["wait"]:
+        raise Blocked(math.ceil(rows[0]["wait"]))
+
+
+async def record_failure(*limits: tuple[Policy, str]) -> None:
+    """Count one failed attempt against each of these counters."""
+    for policy, subject in limits:
+        await record(policy, subject)
+
+
 async def clear(policy: Policy, subject: str) -> None:
     await Throttle.delete().where(Throttle.key == _key(policy, subject))
 
