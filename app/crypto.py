@@ -55,12 +55,10 @@ class Sealer:
         """The plaintext; a value stored before sealing existed comes back as it is."""
         if not is_sealed(stored):
             return stored
-        sealed = base64.urlsafe_b64decode(stored.removeprefix(SEALED_PREFIX))
         for aead in (self._aead, *self._previous):
-            try:
-                return aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
-            except InvalidTag:
-                continue
+            plaintext = _decrypt(aead, stored, context)
+            if plaintext is not None:
+                return plaintext
         raise SealError(
             "a sealed secret does not open: PORTAL_SECRET_KEY differs from the one it was"
             " sealed with, and PORTAL_PREVIOUS_SECRET_KEYS does not hold that one"
@@ -69,17 +67,18 @@ class Sealer:
 
     def stale(self, stored: str, context: str) -> bool:
         """Whether the stored value should be sealed (again) under the current key."""
-        if not is_sealed(stored):
-            return True
-        sealed = base64.urlsafe_b64decode(stored.removeprefix(SEALED_PREFIX))
-        try:
-            self._aead.decrypt(sealed[:12], sealed[12:], context.encode())
-        except InvalidTag:
-            return True
-        return False
+        return not is_sealed(stored) or _decrypt(self._aead, stored, context) is None
 
     def reseal(self, stored: str, context: str) -> str:
         return self.seal(self.open(stored, context), context)
+
+
+def _decrypt(aead: AESGCM, stored: str, context: str) -> str | None:
+    sealed = base64.urlsafe_b64decode(stored.removeprefix(SEALED_PREFIX))
+    try:
+        return aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
+    except InvalidTag:
+        return None
 
 
 def _aead(secret_key: str) -> AESGCM:
