@@ -23,9 +23,10 @@ from app.partners.forms import ProfileForm
 from app.partners.tables import Partner
 from app.web.forms import Form
 from tests.conftest import Browser, browser_for
-from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
+from tests.factories import make_account, make_partner, make_staff, submit_application
 from tests.integration.backoffice.helpers import staff_browser
 from tests.integration.partners.test_profiles import sign_in_as, submit_profile
+from tests.security.test_access_control import signed_in_partner
 from tests.security.test_csrf import example_path
 
 pytestmark = pytest.mark.anyio
@@ -105,8 +106,7 @@ async def test_hidden_characters_never_reach_the_database(client: Browser) -> No
 async def test_markup_typed_anywhere_is_shown_as_text(app: Any, client: Browser) -> None:
     partner = await make_partner(name="Markup BV")
     application_id = await submit_application(partner, name=f"App {MARKUP}")
-    owner = browser_for(app)
-    await owner.submit("/aanmelden", {"email": partner["account"].email, "password": PASSWORD})
+    owner = await signed_in_partner(app, partner)
     helpdesk = await staff_browser(app, await make_staff())
     pages = [
         (owner, "/applicaties"),
@@ -125,8 +125,7 @@ async def test_markup_typed_anywhere_is_shown_as_text(app: Any, client: Browser)
 
 async def identities(app: Any) -> dict[str, Browser]:
     partner = await make_partner(name="Zoeker BV")
-    owner = browser_for(app)
-    await owner.submit("/aanmelden", {"email": partner["account"].email, "password": PASSWORD})
+    owner = await signed_in_partner(app, partner)
     return {
         "visitor": browser_for(app),
         "partner": owner,
