@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from app.config import ConfigError, Settings, get_settings
+from app.config import ConfigError, Settings, get_settings, public_url
 
 
 def _fail(message: str) -> None:
@@ -83,7 +83,13 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     from app import create_app
 
     settings = _load()
-    with database(settings) as settings:
+    announce = not settings.base_url_given
+    if announce:
+        # The issuer and mailed links follow the address served; worker processes inherit it.
+        os.environ["PORTAL_PORTAL_BASE_URL"] = _served_url(host, port)
+        get_settings.cache_clear()
+        settings = _load()
+    with database(settings) as settings, _announced(settings, announce):
         applied = asyncio.run(_migrate(settings))
         if applied:
             click.echo(f"Applied {len(applied)} migration(s).")
@@ -95,7 +101,7 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
             "timeout_graceful_shutdown": 5,
             "log_level": "info",
         }
-        click.echo(f"Serving the portal on http://{host}:{port} with {workers} process(es)")
+        click.echo(f"Serving the portal on {_served_url(host, port)} with {workers} process(es)")
         # uvicorn re-raises Ctrl-C after its graceful shutdown; that is the normal way out.
         with contextlib.suppress(KeyboardInterrupt):
             from app import serving
@@ -109,6 +115,33 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
                 application = create_app(settings)
                 serving.freeze_startup_objects()
                 uvicorn.Server(uvicorn.Config(application, **options)).run()  # type: ignore[arg-type]
+
+
+def _served_url(host: str, port: int) -> str:
+    """The address to reach `portal serve --host H --port P` at, from this machine."""
+    if host in {"", "0.0.0.0", "::"}:  # noqa: S104 - a comparison, not a binding
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def _announced(settings: Settings, announce: bool) -> Iterator[None]:
+    """Without a configured base URL, tell the other commands where the portal is served."""
+    if not announce:
+        yield
+        return
+    from app.config import served_url_file
+
+    path = served_url_file(settings)
+    url = settings.portal.base_url.rstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url + "\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_text().strip() == url:
+                path.unlink()
 
 
 @main.command()
@@ -332,8 +365,10 @@ def demo() -> None:
     )
     click.echo("Link an existing client under Applicaties → Ik koppel mijn client ID & secret:")
     click.echo(f"  client ID {demo_data.LINKABLE_CLIENT}, secret {demo_data.LINKABLE_SECRET}")
+    base = public_url(_load())
+    click.echo(f"Open the portal at {base}")
     click.echo("Get a token for the demo's own client:")
     click.echo(
         "  curl -d grant_type=client_credentials -d client_id=plantyn_demo"
-        " -d client_secret=plantyn-demo-secret-000000 http://127.0.0.1:8000/connect/token"
+        f" -d client_secret=plantyn-demo-secret-000000 {base}/connect/token"
     )

@@ -18,6 +18,10 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("nl", "en")
+TOKEN_PROFILES = ("identityserver", "rfc9068")
+SIGNING_ALGORITHMS = ("ES256", "RS256")
+# Where no base URL is configured and no `portal serve` has said where it serves.
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class ConfigError(RuntimeError):
@@ -27,7 +31,8 @@ class ConfigError(RuntimeError):
 @dataclass(frozen=True)
 class PortalSettings:
     brand_name: str = "Informat"
-    base_url: str = "http://127.0.0.1:8000"
+    # Empty: the address `portal serve` serves (see served_url).
+    base_url: str = ""
     environment: str = "development"
     default_language: str = "nl"
     support_url: str = "https://www.informat.be/support"
@@ -68,6 +73,13 @@ class IdentitySettings:
     token_lifetime_seconds: int = 3600
     # How long a retired signing key stays in the JWKS, so tokens it signed still verify.
     retired_key_days: int = 2
+    # "identityserver": IdentityServer4/Duende's access tokens (scope a JSON array, no sub);
+    # "rfc9068": RFC 9068's (scope one space-separated string, sub = the client id).
+    token_profile: str = "identityserver"  # noqa: S105 - a format's name, not a secret
+    # "ES256" or "RS256" (2048-bit), for APIs that pin IdentityServer's RS256.
+    signing_algorithm: str = "ES256"
+    # Clients each process keeps in memory, least recently used forgotten first.
+    client_memory_size: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,8 @@ class Settings:
     resend_api_key: str = ""
     # The vendor's APIs authenticate at introspection with these: {resource: secret}.
     api_secrets: dict[str, str] = field(default_factory=dict)
+    # False when [portal] base_url was left empty: `portal serve` then fills in its address.
+    base_url_given: bool = True
 
     def api(self, key: str) -> Api | None:
         return next((api for api in self.apis if api.key == key), None)
@@ -193,6 +207,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     parts = {name: _section(cls, name, raw.get(name, {}), env) for name, cls in sections.items()}
     if env.get("DATABASE_URL"):
         parts["database"] = dataclasses.replace(parts["database"], url=env["DATABASE_URL"])
+    base_url_given = bool(parts["portal"].base_url.strip())
+    if not base_url_given:
+        parts["portal"] = dataclasses.replace(parts["portal"], base_url=DEFAULT_URL)
     settings = Settings(
         **parts,
         apis=apis,
@@ -202,6 +219,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         ),
         resend_api_key=env.get("RESEND_API_KEY", ""),
         api_secrets=_api_secrets(env.get("PORTAL_API_SECRETS", "")),
+        base_url_given=base_url_given,
     )
     return _validated(settings)
 
@@ -246,6 +264,15 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError("[portal] environment must be 'development' or 'production'")
     if portal.default_language not in LANGUAGES:
         raise ConfigError(f"[portal] default_language must be one of {', '.join(LANGUAGES)}")
+    identity = settings.identity
+    if identity.token_profile not in TOKEN_PROFILES:
+        raise ConfigError(f"[identity] token_profile must be one of {', '.join(TOKEN_PROFILES)}")
+    if identity.signing_algorithm not in SIGNING_ALGORITHMS:
+        raise ConfigError(
+            f"[identity] signing_algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}"
+        )
+    if identity.client_memory_size < 1:
+        raise ConfigError("[identity] client_memory_size must be at least 1")
     if mail.backend not in {"mailbox", "resend"}:
         raise ConfigError("[mail] backend must be 'mailbox' or 'resend'")
     if mail.backend == "resend" and not settings.resend_api_key:
@@ -285,6 +312,24 @@ def _write_secret(path: Path) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def served_url_file(settings: Settings) -> Path:
+    """Where `portal serve` without a base URL writes the address it serves, for the other
+    commands (`portal demo`) to print."""
+    return settings.data_dir.parent / "served-url"
+
+
+def public_url(settings: Settings) -> str:
+    """The configured base URL, else the address a running `portal serve` announced."""
+    if not settings.base_url_given:
+        try:
+            announced = served_url_file(settings).read_text().strip()
+        except FileNotFoundError:
+            announced = ""
+        if announced:
+            return announced
+    return settings.portal.base_url.rstrip("/")
 
 
 @cache

@@ -15,13 +15,22 @@ healthy listener each request reads the database, as if there were no memory.
 
 A record read inside a transaction is never kept, because it may never commit. Inside a
 transaction the memory is not read either, because the transaction may see its own changes.
+
+A real deployment has tens of thousands of clients (often one per school per application),
+each asking for a token about once an hour, many of them at the top of the hour. So each time
+the listener connects, the memory is filled with every client in one query (up to `size`), and
+a client seen since is kept too; when more than `size` are known, the least recently used one
+is forgotten. A client that was changed while the query ran is left out: it is read again on
+its next request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -31,17 +40,28 @@ from app.piccolo_conf import DB
 
 CHANGED = "identity_changed"
 BLOCKED = "identity_blocked"
-MOST_CLIENTS = 10_000
 
+log = logging.getLogger(__name__)
 Record = TypeVar("Record")
+# Every client the listening connection can read, as (client id, record) pairs, at most `size`.
+Preload = Callable[[asyncpg.Connection, int], Awaitable[Iterable[tuple[str, Record]]]]
 
 
 class ClientCache(Generic[Record]):
     """Records by client id, and rate-limit blocks by throttle key, for one process."""
 
-    def __init__(self, load: Callable[[str], Awaitable[Record | None]]) -> None:
+    def __init__(
+        self,
+        load: Callable[[str], Awaitable[Record | None]],
+        size: int,
+        preload: Preload[Record] | None = None,
+    ) -> None:
         self._load = load
-        self._records: dict[str, Record] = {}
+        self._preload = preload
+        self.size = size
+        self._records: OrderedDict[str, Record] = OrderedDict()
+        # While the memory is being filled: the client ids changed meanwhile.
+        self._changed_while_filling: set[str] | None = None
         self._blocks: dict[str, float] = {}
         self._generation = 0
         self.listener = Listener(
@@ -59,18 +79,28 @@ class ClientCache(Generic[Record]):
         if not reload and self.fresh:
             record = self._records.get(client_id)
             if record is not None:
+                self._records.move_to_end(client_id)
                 return record
         generation = self._generation
         record = await self._load(client_id)
         # Kept only if nothing changed while it was read, and the listener still hears.
         if record is not None and generation == self._generation and self.fresh:
-            if len(self._records) >= MOST_CLIENTS:
-                self._records.clear()
-            self._records[client_id] = record
+            self._keep(client_id, record)
         return record
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _keep(self, client_id: str, record: Record) -> None:
+        self._records[client_id] = record
+        self._records.move_to_end(client_id)
+        while len(self._records) > self.size:
+            self._records.popitem(last=False)
 
     def forget(self, client_id: str) -> None:
         self._generation += 1
+        if self._changed_while_filling is not None:
+            self._changed_while_filling.add(client_id)
         if client_id == "*":
             self._records.clear()
         else:
@@ -112,6 +142,29 @@ class ClientCache(Generic[Record]):
             " FROM throttle WHERE key LIKE 'token:%' AND blocked_until > now()"
         )
         self._blocks = {row["key"]: time.monotonic() + row["seconds"] for row in rows}
+        if self._preload is not None:
+            await self._fill(self._preload, connection)
+
+    async def _fill(self, preload: Preload[Record], connection: asyncpg.Connection) -> None:
+        """Every client, read after LISTEN: a change committed after the query's snapshot is
+        notified, and its client is left out (the listener is not yet trusted meanwhile, so
+        no request reads or writes the memory)."""
+        started = time.monotonic()
+        self._changed_while_filling = set()
+        try:
+            loaded = list(await preload(connection, self.size))
+        finally:
+            changed, self._changed_while_filling = self._changed_while_filling, None
+        if "*" in changed:
+            return
+        for client_id, record in loaded:
+            if client_id not in changed:
+                self._keep(client_id, record)
+        log.info(
+            "%d clients in memory, read in %.0f ms",
+            len(self._records),
+            (time.monotonic() - started) * 1000,
+        )
 
     def _blocked_elsewhere(self, payload: str) -> None:
         key, _, seconds = payload.rpartition(" ")

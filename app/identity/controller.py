@@ -14,10 +14,11 @@ from litestar.datastructures import State
 
 from app.config import Settings
 from app.identity import keys
-from app.identity.oauth import NO_STORE, TokenError, client_credentials, parse_form
+from app.identity.oauth import JSON, NO_STORE, TokenError, client_credentials, parse_form
 from app.identity.service import TokenService, issuer, load_client
 
 NO_STORE_HEADERS = {name.decode(): value.decode() for name, value in NO_STORE}
+JSON_TYPE = JSON[1].decode()
 
 
 def _settings(state: State) -> Settings:
@@ -33,9 +34,7 @@ def _tokens(state: State) -> TokenService:
 def oauth_error(error: TokenError) -> Response[bytes]:
     headers = {name.decode(): value.decode() for name, value in error.headers()}
     del headers["content-type"]
-    return Response(
-        error.body(), status_code=error.status, media_type="application/json", headers=headers
-    )
+    return Response(error.body(), status_code=error.status, media_type=JSON_TYPE, headers=headers)
 
 
 class IdentityController(Controller):
@@ -56,7 +55,9 @@ class IdentityController(Controller):
                     "client_secret_post",
                 ],
                 "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-                "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+                "token_endpoint_auth_signing_alg_values_supported": [
+                    _settings(state).identity.signing_algorithm
+                ],
                 "scopes_supported": sorted({api.scope_prefix for api in _settings(state).apis}),
             },
             headers={"Cache-Control": "public, max-age=300"},
@@ -79,7 +80,7 @@ class IdentityController(Controller):
             await _tokens(state).authenticate_api(resource, secret, address)
         except TokenError as error:
             return oauth_error(error)
-        inactive = Response({"active": False}, headers=NO_STORE_HEADERS)
+        inactive = Response({"active": False}, headers=NO_STORE_HEADERS, media_type=JSON_TYPE)
         token = form.get("token", "")
         claims = await _verified_claims(token, resource, settings)
         if claims is None:
@@ -87,9 +88,11 @@ class IdentityController(Controller):
         record = await load_client(str(claims.get("client_id", "")), settings)
         if record is None or not record.usable:
             return inactive
+        # A JSON array in IdentityServer's token profile, a string in RFC 9068's.
+        scopes = claims.get("scope", "")
         own = [
             scope
-            for scope in str(claims.get("scope", "")).split()
+            for scope in (scopes.split() if isinstance(scopes, str) else map(str, scopes))
             if scope.split(".", 1)[0] == resource and scope in record.scope_set
         ]
         if not own:
@@ -99,7 +102,8 @@ class IdentityController(Controller):
                 "active": True,
                 "scope": " ".join(own),
                 "client_id": claims["client_id"],
-                "sub": claims["sub"],
+                # RFC 7662 §2.2: the subject of a client's own token is the client.
+                "sub": claims.get("sub", claims["client_id"]),
                 "aud": claims["aud"],
                 "iss": claims["iss"],
                 "exp": claims["exp"],
@@ -108,6 +112,7 @@ class IdentityController(Controller):
                 "token_type": "Bearer",
             },
             headers=NO_STORE_HEADERS,
+            media_type=JSON_TYPE,
         )
 
 
@@ -119,14 +124,14 @@ async def _verified_claims(token: str, resource: str, settings: Settings) -> dic
         return None
     published = {key["kid"]: key for key in await keys.published_keys()}
     jwk = published.get(str(header.get("kid")))
-    if jwk is None or header.get("typ") != "at+jwt":
+    if jwk is None or header.get("typ") != "at+jwt" or header.get("alg") != jwk.get("alg"):
         return None
     try:
         public_key = jwt.PyJWK.from_dict(jwk).key
         claims: dict[str, Any] = jwt.decode(
             token,
             public_key,
-            algorithms=["ES256"],
+            algorithms=[jwk["alg"]],
             audience=resource,
             issuer=issuer(settings),
             options={"require": ["exp", "iat", "client_id"]},

@@ -35,7 +35,9 @@ class TokenEndpoint:
 
     async def __call__(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            await self._answer(send, 405, b'{"error":"invalid_request"}', [(b"allow", b"POST")])
+            # IdentityServer's answer to any other method (not 405): invalid_request.
+            wrong = TokenError("invalid_request")
+            await self._answer(send, wrong.status, wrong.body(), wrong.headers())
             return
         headers: dict[bytes, bytes] = dict(scope["headers"])
         try:
@@ -61,13 +63,13 @@ class TokenEndpoint:
     async def exchange(
         self, form: dict[str, str], authorization: str | None, address: str
     ) -> dict[str, Any]:
-        """The client_credentials grant (RFC 6749 §4.4): the token response, or TokenError."""
-        grant_type = form.get("grant_type")
-        if not grant_type:
-            raise TokenError("invalid_request")
+        """The client_credentials grant (RFC 6749 §4.4): the token response, or TokenError.
+
+        As in IdentityServer, the client is authenticated first, and a missing grant type is
+        an unsupported one."""
         client_id, secret = client_credentials(authorization, form)
         record = await self.tokens.authenticate(client_id, secret, address)
-        if grant_type != "client_credentials":
+        if form.get("grant_type") != "client_credentials":
             raise TokenError("unsupported_grant_type")
         scopes = await self.tokens.granted_scopes(record, form.get("scope"))
         return await self.tokens.issue(record, scopes)

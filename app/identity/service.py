@@ -16,27 +16,32 @@ import contextvars
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
+import asyncpg
+import msgspec
+
+from app import db
 from app.applications.tables import APPROVED
 from app.config import Api, Settings
-from app.crypto import sealer_of
 from app.identity.cache import BLOCKED, ClientCache
 from app.identity.keys import KeyRing
 from app.identity.oauth import TokenError
 from app.identity.tables import ClientSecret
+from app.piccolo_conf import DB
 from app.web import throttle
 from app.web.throttle import Policy
 
-# Failed client authentications: an address that keeps failing is refused for a while; a
-# client id under attack gets its failures answered without a look at the secret, while its
-# real owner's requests (with the right secret) keep working.
+# Failed client authentications. Failures with client ids nobody has slow down only requests
+# with unknown client ids from that address, so a stale integration, or a school's NAT, never
+# locks out the other clients behind the same address (IdentityServer has no such coupling
+# either). Failures of a known client id count against that client id: its wrong secrets are
+# answered 429 for a while, while its owner's requests with the right secret keep working.
 TOKEN_ADDRESS = Policy(
     "token:address",
     free=50,
@@ -65,7 +70,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientRecord:
     """What the token endpoint needs to know about a client, as one process remembers it."""
 
@@ -108,32 +113,30 @@ def parse_scope(settings: Settings, scope: str) -> tuple[str, str] | None:
     return api.key, institution
 
 
-async def load_client(client_id: str, settings: Settings) -> ClientRecord | None:
-    """Everything the token endpoint needs about a client, in one round trip."""
-    rows = await ClientSecret.raw(
-        """
-        SELECT c.id, c.client_id, c.enabled, a.status AS application_status,
-            p.active AS partner_active,
-            coalesce((SELECT json_agg(json_build_array(
-                                s.id, s.value_hash, extract(epoch FROM s.expires_at)))
-                      FROM client_secret s WHERE s.client = c.id AND s.revoked_at IS NULL
-                      AND (s.expires_at IS NULL OR s.expires_at > now())), '[]') AS secrets,
-            coalesce((SELECT json_agg(json_build_array(g.api, g.institution_number))
-                      FROM scope_grant g WHERE g.client = c.id), '[]') AS grants
-        FROM client c LEFT JOIN application a ON a.id = c.application
-        LEFT JOIN partner p ON p.id = a.partner
-        WHERE c.client_id = {}
-        """,
-        client_id,
-    )
-    if not rows:
-        return None
-    row = rows[0]
-    apis = {api.key: api for api in settings.apis}
+# Everything the token endpoint needs about a client, in one statement (prepared by asyncpg
+# once per connection).
+CLIENT_QUERY = """
+SELECT c.id, c.client_id, c.enabled, a.status AS application_status,
+    p.active AS partner_active,
+    coalesce((SELECT json_agg(json_build_array(
+                        s.id, s.value_hash, extract(epoch FROM s.expires_at)))
+              FROM client_secret s WHERE s.client = c.id AND s.revoked_at IS NULL
+              AND (s.expires_at IS NULL OR s.expires_at > now())), '[]') AS secrets,
+    coalesce((SELECT json_agg(json_build_array(g.api, g.institution_number))
+              FROM scope_grant g WHERE g.client = c.id), '[]') AS grants
+FROM client c LEFT JOIN application a ON a.id = c.application
+LEFT JOIN partner p ON p.id = a.partner
+"""
+ONE_CLIENT = CLIENT_QUERY + "WHERE c.client_id = $1"
+# The newest first, should there be more than a process keeps.
+EVERY_CLIENT = CLIENT_QUERY + "ORDER BY c.id DESC LIMIT $1"
+
+
+def client_record(row: Mapping[str, Any], apis: dict[str, Api]) -> ClientRecord:
     scopes = sorted(
         {
             scope_string(apis[api], number)
-            for api, number in json.loads(row["grants"])
+            for api, number in msgspec.json.decode(row["grants"])
             if api in apis
         }
     )
@@ -145,11 +148,27 @@ async def load_client(client_id: str, settings: Settings) -> ClientRecord | None
         partner_active=row["partner_active"],
         secrets=tuple(
             (int(id_), str(hash_), float(expires) if expires else None)
-            for id_, hash_, expires in json.loads(row["secrets"])
+            for id_, hash_, expires in msgspec.json.decode(row["secrets"])
         ),
         scopes=tuple(scopes),
         scope_set=frozenset(scopes),
     )
+
+
+async def load_client(client_id: str, settings: Settings) -> ClientRecord | None:
+    """The client's record, in one round trip."""
+    rows = await db.fetch(DB, ONE_CLIENT, client_id)
+    if not rows:
+        return None
+    return client_record(rows[0], {api.key: api for api in settings.apis})
+
+
+async def load_every_client(
+    connection: asyncpg.Connection, most: int, settings: Settings
+) -> list[tuple[str, ClientRecord]]:
+    apis = {api.key: api for api in settings.apis}
+    rows = await connection.fetch(EVERY_CLIENT, most)
+    return [(row["client_id"], client_record(row, apis)) for row in rows]
 
 
 def matching_secret(valid_secrets: Iterable[tuple[int, str]], secret: str) -> int | None:
@@ -172,11 +191,14 @@ class TokenService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = KeyRing(sealer_of(settings))
+        self.keys = KeyRing(settings)
         self.clients: ClientCache[ClientRecord] = ClientCache(
-            lambda client_id: load_client(client_id, settings)
+            lambda client_id: load_client(client_id, settings),
+            settings.identity.client_memory_size,
+            lambda connection, most: load_every_client(connection, most, settings),
         )
         self._issuer = issuer(settings)
+        self._rfc9068 = settings.identity.token_profile == "rfc9068"  # noqa: S105
         self._last_used: dict[int, float] = {}
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -195,17 +217,16 @@ class TokenService:
         return await throttle.seconds_blocked(policy, subject)
 
     async def authenticate(self, client_id: str, secret: str, address: str) -> ClientRecord:
-        wait = await self.seconds_blocked(TOKEN_ADDRESS, address)
-        if wait:
-            raise TokenError("invalid_client", 429, wait)
-        record = await self.clients.get(client_id) if client_id and secret else None
+        record = await self.clients.get(client_id) if client_id else None
         secret_id = self._check(record, secret)
         if secret_id is None and record is not None:
             record = await self.clients.get(client_id, reload=True)
             secret_id = self._check(record, secret)
-        if record is None or secret_id is None:
-            await self._failed(client_id, address)
-            raise TokenError("invalid_client")
+        if record is None:
+            await self._refuse_unknown(address)
+        if secret_id is None:
+            wait = await throttle.record(TOKEN_CLIENT, client_id)
+            raise TokenError("invalid_client", 429 if wait else 400, wait)
         self._mark_used(secret_id)
         return record
 
@@ -217,26 +238,30 @@ class TokenService:
 
     async def authenticate_api(self, resource: str, secret: str, address: str) -> None:
         """An API asking to introspect a token proves it is that API with the secret from the
-        settings. Failures count against the client address like failed token requests, so
-        a secret cannot be guessed at leisure here either, nor tokens asked for after."""
+        settings. Failures count against the client address like unknown client ids at the
+        token endpoint, so a secret cannot be guessed at leisure here either."""
         wait = await self.seconds_blocked(TOKEN_ADDRESS, address)
         if wait:
             raise TokenError("invalid_client", 429, wait)
         expected = self.settings.api_secrets.get(resource)
         if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-            await self._failed("", address)
+            await self._failed_at(address)
             raise TokenError("invalid_client", 401)
 
-    async def _failed(self, client_id: str, address: str) -> None:
+    async def _refuse_unknown(self, address: str) -> NoReturn:
+        """A client id nobody has: refused, and counted against the address it came from."""
+        wait = await self.seconds_blocked(TOKEN_ADDRESS, address)
+        if not wait:
+            await self._failed_at(address)
+        raise TokenError("invalid_client", 429 if wait else 400, wait)
+
+    async def _failed_at(self, address: str) -> None:
         wait = await throttle.record(TOKEN_ADDRESS, address)
         if wait:
             # Every process refuses this address from now on, without a database round trip.
             key = f"{TOKEN_ADDRESS.name}:{address}"
             self.clients.block(key, wait)
             await ClientSecret.raw("SELECT pg_notify({}, {})", BLOCKED, f"{key} {wait}")
-        if client_id:
-            wait = max(wait, await throttle.record(TOKEN_CLIENT, client_id))
-        if wait:
             raise TokenError("invalid_client", 429, wait)
 
     def _mark_used(self, secret_id: int) -> None:
@@ -262,7 +287,7 @@ class TokenService:
             log.warning("could not record the use of client secret %s", secret_id, exc_info=True)
 
     async def granted_scopes(self, record: ClientRecord, requested: str | None) -> list[str]:
-        """Absent: every granted scope. Present: each one must be granted."""
+        """Absent or blank: every granted scope. Present: each one must be granted."""
         try:
             return self._granted(record, requested)
         except TokenError:
@@ -273,12 +298,13 @@ class TokenService:
 
     @staticmethod
     def _granted(record: ClientRecord, requested: str | None) -> list[str]:
-        if requested is None:
+        """Absent, empty or blank: every granted scope, as IdentityServer answers."""
+        wanted = requested.split() if requested else []
+        if not wanted:
             if not record.scopes:
                 raise TokenError("invalid_scope")
             return list(record.scopes)
-        wanted = requested.split()
-        if not wanted or not record.scope_set.issuperset(wanted):
+        if not record.scope_set.issuperset(wanted):
             raise TokenError("invalid_scope")
         return sorted(set(wanted))
 
@@ -287,18 +313,34 @@ class TokenService:
         now = int(time.time())
         lifetime = self.settings.identity.token_lifetime_seconds
         audiences = sorted({scope.split(".", 1)[0] for scope in scopes})
+        audience = audiences[0] if len(audiences) == 1 else audiences
         scope = " ".join(scopes)
-        claims = {
-            "iss": self._issuer,
-            "sub": record.client_id,
-            "client_id": record.client_id,
-            "aud": audiences[0] if len(audiences) == 1 else audiences,
-            "scope": scope,
-            "iat": now,
-            "nbf": now,
-            "exp": now + lifetime,
-            "jti": secrets.token_urlsafe(16),
-        }
+        claims: dict[str, Any]
+        if self._rfc9068:
+            claims = {
+                "iss": self._issuer,
+                "sub": record.client_id,
+                "client_id": record.client_id,
+                "aud": audience,
+                "scope": scope,
+                "iat": now,
+                "nbf": now,
+                "exp": now + lifetime,
+                "jti": secrets.token_urlsafe(16),
+            }
+        else:
+            # IdentityServer4 4.x and Duende: no subject for a client, and the scopes as a JSON
+            # array (also one), which ASP.NET Core's JwtBearer maps to one claim per scope.
+            claims = {
+                "iss": self._issuer,
+                "nbf": now,
+                "iat": now,
+                "exp": now + lifetime,
+                "aud": audience,
+                "scope": scopes,
+                "client_id": record.client_id,
+                "jti": secrets.token_urlsafe(16),
+            }
         return {
             "access_token": key.sign(claims),
             "token_type": "Bearer",

@@ -67,7 +67,7 @@ def build(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         logs.install()
         await db.start_pool(DB)
-        await ensure_signing_key(sealer_of(settings))
+        await ensure_signing_key(settings)
         await totp.seal_stored_secrets(sealer_of(settings))
         tokens.start()
         queue_feed.start(settings.database.url)

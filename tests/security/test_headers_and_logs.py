@@ -82,7 +82,7 @@ async def test_token_answers_are_never_stored(client: Browser) -> None:
         {"grant_type": "client_credentials", "client_id": "onbekend", "client_secret": "x"},
     ):
         answer = await client.post("/connect/token", data=data)
-        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["cache-control"] == "no-store, no-cache, max-age=0"
         assert answer.headers["pragma"] == "no-cache"
 
 

@@ -71,11 +71,14 @@ async def test_a_standard_oauth_client_gets_tokens_both_ways(client: Browser, ap
         assert issued["expires_in"] == 3600
         assert "refresh_token" not in issued
         claims = await verified(client, issued["access_token"])
-        assert claims["sub"] == claims["client_id"] == registered["client_id"]
-        assert claims["scope"].split() == [
+        # IdentityServer's client-credentials token: no subject, the scopes as a JSON array.
+        assert "sub" not in claims
+        assert claims["client_id"] == registered["client_id"]
+        assert claims["scope"] == [
             "api_informat_sas_leerlingen.leerlingen.123456",
             "api_informat_sas_leerlingen.leerlingen.654321",
         ]
+        assert issued["scope"] == " ".join(claims["scope"])
         assert claims["exp"] - claims["iat"] == 3600
         assert claims["jti"]
 
@@ -91,8 +94,10 @@ async def test_the_token_response_is_never_cached(client: Browser) -> None:
         },
     )
     assert response.status_code == 200
-    assert response.headers["cache-control"] == "no-store"
+    # IdentityServer's headers, byte for byte.
+    assert response.headers["cache-control"] == "no-store, no-cache, max-age=0"
     assert response.headers["pragma"] == "no-cache"
+    assert response.headers["content-type"] == "application/json; charset=UTF-8"
 
 
 async def test_asking_for_some_scopes_and_for_one_not_granted(client: Browser) -> None:
@@ -153,7 +158,7 @@ async def test_every_kind_of_bad_client_gets_the_same_answer(client: Browser) ->
             {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
         )
         assert (response.status_code, response.content) == (400, INVALID_CLIENT), client_id
-        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["cache-control"] == "no-store, no-cache, max-age=0"
         basic_response = await token(
             client, {"grant_type": "client_credentials"}, headers=basic(client_id, secret)
         )
@@ -187,9 +192,10 @@ async def test_every_kind_of_bad_client_gets_the_same_answer(client: Browser) ->
             },
             "invalid_request",
         ),
-        ({"data": {"client_id": "x"}}, "invalid_request"),
+        # The client is checked first, as IdentityServer does.
+        ({"data": {"client_id": "x"}}, "invalid_client"),
     ],
-    ids=["json-body", "repeated-parameter", "no-grant-type"],
+    ids=["json-body", "repeated-parameter", "no-grant-type-unknown-client"],
 )
 async def test_malformed_requests_are_refused(
     client: Browser, request_kwargs: dict[str, Any], error: str
@@ -218,7 +224,15 @@ async def test_two_ways_of_authentication_at_once_and_other_grants_are_refused(
         },
     )
     assert password_grant.json() == {"error": "unsupported_grant_type"}
-    assert (await client.get("/connect/token")).status_code == 405
+    no_grant = await token(
+        client, {"client_id": registered["client_id"], "client_secret": registered["secret"]}
+    )
+    assert (no_grant.status_code, no_grant.json()) == (400, {"error": "unsupported_grant_type"})
+    # IdentityServer answers any other method with invalid_request, not 405.
+    for method in ("GET", "PUT", "DELETE"):
+        other = await client.request(method, "/connect/token")
+        assert (other.status_code, other.json()) == (400, {"error": "invalid_request"})
+        assert other.headers["cache-control"] == "no-store, no-cache, max-age=0"
 
 
 async def test_basic_credentials_are_form_encoded_first(client: Browser) -> None:
@@ -419,7 +433,7 @@ async def test_introspection_for_the_vendors_apis(client: Browser) -> None:
     assert body["active"] is True
     assert body["scope"] == SCOPE, "only this API's scopes"
     assert body["client_id"] == registered["client_id"]
-    assert active.headers["cache-control"] == "no-store"
+    assert active.headers["cache-control"] == "no-store, no-cache, max-age=0"
 
     for bad in ("", "not-a-token", access[:-4] + "AAAA"):
         assert (
@@ -439,25 +453,23 @@ async def test_introspection_for_the_vendors_apis(client: Browser) -> None:
 
 
 async def test_signing_keys_are_sealed_at_rest(client: Browser, settings: Any) -> None:
-    from app.crypto import sealer_of
     from app.identity.tables import SigningKey
 
-    sealer = sealer_of(settings)
     # A key stored in plain text, as before sealing existed, signing now.
     await SigningKey.raw("UPDATE signing_key SET retired_at = now() WHERE retired_at IS NULL")
-    kid, pem, jwk = keys._new_key()
+    kid, pem, jwk = keys._new_key("ES256")
     await SigningKey.raw(
         "INSERT INTO signing_key (kid, private_pem, public_jwk) VALUES ({}, {}, {}::jsonb)",
         kid,
         pem,
         json.dumps(jwk),
     )
-    await keys.ensure_signing_key(sealer)
+    await keys.ensure_signing_key(settings)
     stored = await SigningKey.select(SigningKey.kid, SigningKey.private_pem)
     assert stored and all(row["private_pem"].startswith("sealed.v1.") for row in stored)
     assert not any("PRIVATE KEY" in row["private_pem"] for row in stored), "nothing in plain text"
     # The sealed key still signs, and what it signs verifies.
-    current = await keys.KeyRing(sealer).current()
+    current = await keys.KeyRing(settings).current()
     assert current.kid == kid
     registered = await make_client()
     issued = await token(
@@ -476,18 +488,19 @@ async def test_a_new_secret_key_takes_over_the_sealed_signing_keys(
 ) -> None:
     import dataclasses
 
-    from app.crypto import Sealer, sealer_of
+    from app.crypto import Sealer
     from app.identity.tables import SigningKey
 
-    await keys.ensure_signing_key(sealer_of(settings))
+    await keys.ensure_signing_key(settings)
     changed = dataclasses.replace(
         settings,
         secret_key=settings.secret_key + "-nieuw",
         previous_secret_keys=(settings.secret_key,),
     )
     # What every instance does at start-up with the new key and the old one as previous.
-    await keys.ensure_signing_key(sealer_of(changed))
+    await keys.ensure_signing_key(changed)
     only_new = Sealer(changed.secret_key)
     for row in await SigningKey.select(SigningKey.kid, SigningKey.private_pem):
         assert not only_new.stale(row["private_pem"], f"signing-key:{row['kid']}")
-    assert (await keys.KeyRing(only_new).current()).kid
+    without_previous = dataclasses.replace(changed, previous_secret_keys=())
+    assert (await keys.KeyRing(without_previous).current()).kid
