@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.accounts.passwords import common_passwords, password_problems
-from app.config import ConfigError, load_settings
+from app.config import ConfigError, load_settings, public_url, served_url_file
 from app.web.catalogs import extract, read, untranslated
 from app.web.i18n import use_language
 from app.web.render import safe_next
@@ -52,11 +52,43 @@ def test_the_shipped_settings_file_is_complete() -> None:
             },
             "mailbox",
         ),
+        ({"PORTAL_IDENTITY_TOKEN_PROFILE": "jwt"}, "token_profile"),
+        ({"PORTAL_IDENTITY_SIGNING_ALGORITHM": "HS256"}, "signing_algorithm"),
+        ({"PORTAL_IDENTITY_CLIENT_MEMORY_SIZE": "0"}, "client_memory_size"),
+        # No base URL: not even production may fall back to the development address.
+        (
+            {
+                "PORTAL_PORTAL_ENVIRONMENT": "production",
+                "PORTAL_SECRET_KEY": "s" * 40,
+                "PORTAL_MAIL_BACKEND": "resend",
+                "RESEND_API_KEY": "re_x",
+                "DATABASE_URL": "postgresql://db/portal",
+            },
+            "base_url must start with https://",
+        ),
     ],
 )
 def test_a_missing_or_bad_setting_stops_the_start(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env=env)
+
+
+def test_without_a_base_url_other_commands_use_the_address_served(tmp_path: Path) -> None:
+    settings = load_settings(
+        env={"PORTAL_SECRET_KEY": "k", "PORTAL_DATABASE_DATA_DIR": str(tmp_path / "postgres")}
+    )
+    assert not settings.base_url_given
+    assert public_url(settings) == "http://127.0.0.1:8000"
+    served_url_file(settings).write_text("http://127.0.0.1:8777\n")
+    assert public_url(settings) == "http://127.0.0.1:8777"
+    configured = load_settings(
+        env={
+            "PORTAL_SECRET_KEY": "k",
+            "PORTAL_DATABASE_DATA_DIR": str(tmp_path / "postgres"),
+            "PORTAL_PORTAL_BASE_URL": "https://partners.example/",
+        }
+    )
+    assert public_url(configured) == "https://partners.example"
 
 
 def test_unknown_keys_are_reported(tmp_path: Path) -> None:

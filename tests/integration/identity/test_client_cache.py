@@ -7,6 +7,7 @@ TokenService with its own listener plays another app process.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -273,3 +274,73 @@ async def test_an_address_guessing_api_secrets_is_refused_by_every_process(
     assert unknown.value.status == 429, "nor may it guess client ids"
     # A client with its right secret behind that address is not locked out.
     await other_process.authenticate(str(client["client_id"]), str(client["secret"]), address)
+
+
+async def test_every_client_is_in_memory_once_the_listener_connects(
+    settings: Settings, committed: None
+) -> None:
+    clients = [await make_client() for _ in range(3)]
+    service = TokenService(settings)
+    service.start()
+    try:
+        await service.clients.caught_up()
+        loads = counting_loads(service)
+        for client in clients:
+            await exchange(service, client)
+        assert loads == [], "served from the memory filled at start"
+    finally:
+        await service.stop()
+
+
+async def test_the_least_recently_used_client_is_forgotten_first(
+    settings: Settings, committed: None
+) -> None:
+    small = dataclasses.replace(
+        settings, identity=dataclasses.replace(settings.identity, client_memory_size=2)
+    )
+    service = TokenService(small)
+    service.start()
+    try:
+        await service.clients.caught_up()
+        first, second, third = [await new_client(service) for _ in range(3)]
+        await exchange(service, first)
+        await exchange(service, second)
+        await exchange(service, first)  # first is now the most recently used
+        await exchange(service, third)  # so second makes room
+        loads = counting_loads(service)
+        await exchange(service, first)
+        await exchange(service, third)
+        assert loads == []
+        await exchange(service, second)
+        assert loads == [second["client_id"]]
+        assert len(service.clients) == 2
+    finally:
+        await service.stop()
+
+
+async def test_a_client_changed_while_the_memory_fills_is_read_again(
+    this_process: TokenService, settings: Settings
+) -> None:
+    client = await new_client(this_process)
+    service = TokenService(settings)
+    fill = service.clients._preload
+    assert fill is not None
+
+    async def slow_fill(connection: Any, most: int) -> Any:
+        loaded = await fill(connection, most)
+        # Committed after the fill's snapshot: the notification arrives while it runs.
+        await ScopeGrant.delete().where(ScopeGrant.client == client["id"])
+        await asyncio.sleep(0.3)
+        return loaded
+
+    service.clients._preload = slow_fill
+    service.start()
+    try:
+        await service.clients.caught_up()
+        loads = counting_loads(service)
+        with pytest.raises(TokenError) as refused:
+            await exchange(service, client)
+        assert refused.value.error == "invalid_scope", "the stale record was not kept"
+        assert loads[0] == client["client_id"], "it was read again"
+    finally:
+        await service.stop()

@@ -504,3 +504,47 @@ async def test_a_new_secret_key_takes_over_the_sealed_signing_keys(
         assert not only_new.stale(row["private_pem"], f"signing-key:{row['kid']}")
     without_previous = dataclasses.replace(changed, previous_secret_keys=())
     assert (await keys.KeyRing(without_previous).current()).kid
+
+
+async def test_switching_to_rs256_keeps_tokens_of_both_keys_verifying(
+    client: Browser, settings: Any
+) -> None:
+    import dataclasses
+
+    from app.identity.endpoint import TokenEndpoint
+    from app.identity.service import TokenService
+
+    registered = await make_client()
+    grant = {
+        "grant_type": "client_credentials",
+        "client_id": registered["client_id"],
+        "client_secret": registered["secret"],
+    }
+    before = (await token(client, grant)).json()["access_token"]
+    rs256 = dataclasses.replace(
+        settings, identity=dataclasses.replace(settings.identity, signing_algorithm="RS256")
+    )
+    # What an instance started with the new setting does: a new RS256 key signs from now on.
+    await keys.ensure_signing_key(rs256)
+    await keys.ensure_signing_key(rs256)  # and the next instance changes nothing more
+    jwks = (await client.get("/.well-known/openid-configuration/jwks")).json()["keys"]
+    assert [key["alg"] for key in jwks][:2] == ["RS256", "ES256"]
+    rsa_key = jwks[0]
+    assert rsa_key["kty"] == "RSA" and len(base64.urlsafe_b64decode(rsa_key["n"] + "==")) == 256
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=TokenEndpoint(TokenService(rs256))),
+        base_url="http://testserver",
+    ) as switched:
+        after = (await switched.post("/connect/token", data=grant)).json()["access_token"]
+    header = json.loads(base64.urlsafe_b64decode(after.split(".")[0] + "=="))
+    assert (header["alg"], header["kid"]) == ("RS256", rsa_key["kid"])
+    keyset = KeySet.import_key_set({"keys": jwks})
+    for issued, algorithm in ((before, "ES256"), (after, "RS256")):
+        decoded = jose_jwt.decode(issued, keyset, algorithms=[algorithm])
+        assert decoded.claims["client_id"] == registered["client_id"]
+        introspected = await client.post(
+            "/connect/introspect",
+            data={"token": issued},
+            headers=basic("api_informat_sas_leerlingen", INTROSPECTION_SECRET),
+        )
+        assert introspected.json()["active"] is True, algorithm
