@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -232,11 +233,19 @@ def clients_import(path: str) -> None:
 
     text = Path(path).read_text(encoding="utf-8")
     specs = read_file(path, text)
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            click.echo(
+                f"  {done:,} of {total:,} clients ({time.monotonic() - started:.1f} s)", err=True
+            )
 
     async def work(settings: Settings) -> Any:
-        return await import_clients(specs, settings)
+        return await import_clients(specs, settings, progress=progress)
 
     report = _run_with_database(work)
+    click.echo(f"imported in {time.monotonic() - started:.1f} s (one transaction)")
     for line in report.lines():
         click.echo(line)
 
