@@ -130,12 +130,22 @@ def milliseconds(value: str) -> float:
 
 
 def run_wrk(
-    url: str, body: str, seconds: float, connections: int, delay_ms: int | None = None
+    url: str,
+    body: str,
+    seconds: float,
+    connections: int,
+    delay_ms: int | None = None,
+    lua: str | None = None,
 ) -> Result:
     """wrk posting `body` to `url`; with `delay_ms`, each connection waits that long between
-    requests, so the load is a steady rate rather than as fast as the server answers."""
+    requests, so the load is a steady rate rather than as fast as the server answers. `lua`,
+    when given, is wrk's script instead (its own `request()` builds each request)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % body + (WRK_DELAY % delay_ms if delay_ms else ""))
+        script.write(
+            lua
+            if lua is not None
+            else WRK_SCRIPT % body + (WRK_DELAY % delay_ms if delay_ms else "")
+        )
     try:
         output = subprocess.run(
             [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import contextvars
 import datetime as dt
 import hashlib
@@ -57,6 +58,7 @@ TOKEN_CLIENT = Policy(
     longest=dt.timedelta(minutes=5),
 )
 LAST_USED_EVERY = 60.0
+LAST_USED_WRITE_AFTER = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -200,15 +202,21 @@ class TokenService:
         self._issuer = issuer(settings)
         self._rfc9068 = settings.identity.token_profile == "rfc9068"  # noqa: S105
         self._last_used: dict[int, float] = {}
-        self._writes: set[asyncio.Task[None]] = set()
+        self._unwritten: set[int] = set()
+        self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.clients.start(self.settings.database.url)
 
     async def stop(self) -> None:
         await self.clients.stop()
-        if self._writes:
-            await asyncio.wait(self._writes, timeout=5)
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        # What was noted since the last write is written now.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._write_last_used(0), timeout=5)
 
     async def seconds_blocked(self, policy: Policy, subject: str) -> int:
         remembered = self.clients.seconds_blocked(f"{policy.name}:{subject}")
@@ -265,26 +273,37 @@ class TokenService:
             raise TokenError("invalid_client", 429, wait)
 
     def _mark_used(self, secret_id: int) -> None:
-        """Keep "last used" to the minute: at most one write a minute per secret, beside the
-        request rather than in its way."""
+        """Keep "last used" to the minute, beside the requests rather than in their way: each
+        secret is noted at most once a minute, and the notes are written together, in one
+        statement every few seconds (with tens of thousands of clients, one write per token
+        would be one write per request)."""
         now = time.monotonic()
         if now - self._last_used.get(secret_id, -LAST_USED_EVERY) < LAST_USED_EVERY:
             return
         self._last_used[secret_id] = now
-        task = asyncio.create_task(
-            self._write_last_used(secret_id), name="last-used", context=contextvars.Context()
-        )
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self._unwritten.add(secret_id)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(
+                self._write_last_used(LAST_USED_WRITE_AFTER),
+                name="last-used",
+                context=contextvars.Context(),
+            )
 
-    @staticmethod
-    async def _write_last_used(secret_id: int) -> None:
+    async def _write_last_used(self, after: float) -> None:
+        await asyncio.sleep(after)
+        used, self._unwritten = self._unwritten, set()
+        if not used:
+            return
         try:
-            await ClientSecret.raw(
-                "UPDATE client_secret SET last_used_at = now() WHERE id = {}", secret_id
+            await db.fetch(
+                DB, "UPDATE client_secret SET last_used_at = now() WHERE id = ANY($1)", list(used)
             )
         except Exception:  # bookkeeping only: a failed write must not end up unobserved
-            log.warning("could not record the use of client secret %s", secret_id, exc_info=True)
+            log.warning("could not record the use of %d client secrets", len(used), exc_info=True)
+        now = time.monotonic()
+        for secret_id, noted in list(self._last_used.items()):
+            if now - noted >= LAST_USED_EVERY:
+                del self._last_used[secret_id]
 
     async def granted_scopes(self, record: ClientRecord, requested: str | None) -> list[str]:
         """Absent or blank: every granted scope. Present: each one must be granted."""

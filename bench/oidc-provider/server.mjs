@@ -7,6 +7,10 @@
 // CLIENT_ID, CLIENT_SECRET and SCOPES (space-separated) name the one client; with
 // CLIENTS=postgres it is read from the table oidc_client on every request, as a provider
 // whose clients live in a database does.
+//
+// MANY=N instead serves N clients, as the portal benchmark's mix has them: client
+// bench_client_<n> with secret bench-secret-<n>-0123456789, granted the Leerlingen and
+// Voorinschrijvingen scopes of school 100000 + n % SCHOOLS.
 import cluster from 'node:cluster';
 import crypto from 'node:crypto';
 
@@ -17,7 +21,25 @@ const port = Number(process.env.PORT ?? 3000);
 const workers = Number(process.env.WORKERS ?? 2);
 const clientsIn = process.env.CLIENTS ?? 'memory';
 const issuer = `http://127.0.0.1:${port}`;
-const scopes = (process.env.SCOPES ?? '').split(' ').filter(Boolean);
+const many = Number(process.env.MANY ?? 0);
+const schools = Number(process.env.SCHOOLS ?? 3000);
+const schoolScopes = (n) => [
+  `api_informat_sas_leerlingen.leerlingen.${100000 + (n % schools)}`,
+  `api_informat_sas_leerlingen.voorinschrijvingen.${100000 + (n % schools)}`,
+];
+const scopes = many
+  ? Array.from({ length: Math.min(many, schools) }, (_, n) => schoolScopes(n)).flat()
+  : (process.env.SCOPES ?? '').split(' ').filter(Boolean);
+const manyClient = (n) => ({
+  client_id: `bench_client_${n}`,
+  client_secret: `bench-secret-${n}-0123456789`,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  token_endpoint_auth_method: 'client_secret_post',
+  scope: schoolScopes(n).join(' '),
+  id_token_signed_response_alg: 'ES256',
+});
 const client = {
   client_id: process.env.CLIENT_ID,
   client_secret: process.env.CLIENT_SECRET,
@@ -39,11 +61,16 @@ if (cluster.isPrimary) {
     const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await db.connect();
     await db.query('CREATE TABLE IF NOT EXISTS oidc_client (id text PRIMARY KEY, payload jsonb NOT NULL)');
-    await db.query(
-      'INSERT INTO oidc_client (id, payload) VALUES ($1, $2)'
-      + ' ON CONFLICT (id) DO UPDATE SET payload = excluded.payload',
-      [client.client_id, client],
-    );
+    const rows = many ? Array.from({ length: many }, (_, n) => manyClient(n)) : [client];
+    for (let start = 0; start < rows.length; start += 5000) {
+      const batch = rows.slice(start, start + 5000);
+      await db.query(
+        'INSERT INTO oidc_client (id, payload)'
+        + ' SELECT c->>\'client_id\', c FROM jsonb_array_elements($1::jsonb) c'
+        + ' ON CONFLICT (id) DO UPDATE SET payload = excluded.payload',
+        [JSON.stringify(batch)],
+      );
+    }
     await db.end();
   }
   for (let n = 0; n < workers; n += 1) cluster.fork();
@@ -76,7 +103,8 @@ if (cluster.isPrimary) {
   const resource = 'api_informat_sas_leerlingen';
   const provider = new Provider(issuer, {
     adapter,
-    clients: clientsIn === 'memory' ? [client] : [],
+    clients: clientsIn !== 'memory' ? []
+      : many ? Array.from({ length: many }, (_, n) => manyClient(n)) : [client],
     jwks: { keys: [JSON.parse(process.env.SIGNING_JWK)] },
     scopes,
     cookies: { keys: ['bench-only-cookie-key'] },
@@ -87,8 +115,10 @@ if (cluster.isPrimary) {
         enabled: true,
         defaultResource: () => `urn:informat:${resource}`,
         useGrantedResource: () => true,
-        getResourceServerInfo: () => ({
-          scope: scopes.join(' '),
+        // The client's own scopes: what the portal grants it, without splitting every
+        // scope of every school on each request.
+        getResourceServerInfo: (ctx, indicator, requester) => ({
+          scope: requester?.scope ?? scopes.join(' '),
           audience: resource,
           accessTokenFormat: 'jwt',
           accessTokenTTL: 3600,

@@ -344,3 +344,30 @@ async def test_a_client_changed_while_the_memory_fills_is_read_again(
         assert loads[0] == client["client_id"], "it was read again"
     finally:
         await service.stop()
+
+
+async def test_last_use_is_written_for_many_secrets_in_one_statement(
+    settings: Settings, committed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.identity import service as identity
+
+    monkeypatch.setattr(identity, "LAST_USED_WRITE_AFTER", 0.1)
+    service = TokenService(settings)
+    service.start()
+    try:
+        await service.clients.caught_up()
+        clients = [await new_client(service) for _ in range(3)]
+        for client in clients:
+            await exchange(service, client)
+        writer = service._writer
+        assert writer is not None
+        await writer
+        rows = await ClientSecret.select(ClientSecret.last_used_at).where(
+            ClientSecret.id.is_in([client["secret_id"] for client in clients])
+        )
+        assert all(row["last_used_at"] is not None for row in rows) and len(rows) == 3
+        # Used again within the minute: nothing more to write.
+        await exchange(service, clients[0])
+        assert not service._unwritten
+    finally:
+        await service.stop()
