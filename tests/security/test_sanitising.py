@@ -162,7 +162,7 @@ def test_the_logo_is_the_only_upload() -> None:
         str(template.relative_to(PROJECT_ROOT))
         for folder in ("templates", "components")
         for template in (PROJECT_ROOT / folder).rglob("*.html")
-        if "multipart/form-data" in template.read_text()
+        if 'enctype="multipart/form-data"' in template.read_text()
     )
     assert uploading == ["templates/partners/profile_form.html"], "a new upload needs its checks"
 

@@ -25,7 +25,7 @@ from joserfc.jwk import KeySet
 
 from app.db import create_database, drop_database, with_database
 from app.mail.tables import OutboxMail
-from tests.conftest import PostgresServer, links_in
+from tests.conftest import INTROSPECTION_SECRET, PostgresServer, links_in
 from tests.factories import PASSWORD, make_client, unique_email
 from tests.serving import PORTAL, environment, free_port, portal_serve
 
@@ -48,6 +48,7 @@ def served(database_url: str, data_dir: Path) -> Iterator[str]:
         "DATABASE_URL": database_url,
         "PORTAL_DATABASE_DATA_DIR": str(data_dir),
         "PORTAL_PORTAL_BASE_URL": None,  # as in litestar.toml: the address served
+        "PORTAL_API_SECRETS": f"api_informat_sas_leerlingen={INTROSPECTION_SECRET}",
     }
     with portal_serve(free_port(), "--no-access-log", env=env) as base:
         yield base
@@ -140,6 +141,24 @@ async def test_multipart_has_the_limits_of_a_form(
     )
     for refused in (a_file, repeated, oversized, no_boundary):
         assert (refused.status_code, refused.json()) == (400, {"error": "invalid_request"})
+
+
+async def test_an_api_introspects_with_a_multipart_body_too(
+    http: httpx.AsyncClient, registered: dict[str, Any]
+) -> None:
+    issued = await http.post(
+        "/connect/token", data={"grant_type": "client_credentials", **credentials(registered)}
+    )
+    answer = await http.post(
+        "/connect/introspect",
+        files={"token": (None, issued.json()["access_token"])},
+        auth=("api_informat_sas_leerlingen", INTROSPECTION_SECRET),
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["active"] is True
+    assert body["scope"] == f"{LEERLINGEN} {VOORINSCHRIJVINGEN}", "only this API's scopes"
+    assert body["sub"] == body["client_id"] == registered["client_id"]
 
 
 @pytest.mark.parametrize("scope", ["", "   "], ids=["empty", "blank"])
