@@ -33,6 +33,7 @@ from app.config import Api, Settings
 from app.identity.cache import BLOCKED, ClientCache
 from app.identity.keys import KeyRing
 from app.identity.oauth import TokenError
+from app.identity.scopes import scope_string
 from app.identity.tables import ClientSecret
 from app.piccolo_conf import DB
 from app.web import throttle
@@ -100,19 +101,6 @@ class ClientRecord:
         return [
             (id_, hash_) for id_, hash_, expires in self.secrets if not expires or expires > now
         ]
-
-
-def scope_string(api: Api, institution_number: str) -> str:
-    return f"{api.scope_prefix}.{institution_number}"
-
-
-def parse_scope(settings: Settings, scope: str) -> tuple[str, str] | None:
-    """(api key, institution number) of a scope string, or None if it names no known API."""
-    prefix, _, institution = scope.rpartition(".")
-    api = next((api for api in settings.apis if api.scope_prefix == prefix), None)
-    if api is None or not institution:
-        return None
-    return api.key, institution
 
 
 # Everything the token endpoint needs about a client, in one statement (prepared by asyncpg
