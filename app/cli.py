@@ -227,7 +227,12 @@ def clients() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def clients_import(path: str) -> None:
     """Import clients from IdentityServer's client JSON or a CSV (idempotent)."""
+    import gc
     from pathlib import Path
+
+    # A short run that builds hundreds of thousands of objects without cycles: the collector
+    # would only walk them again and again (half the time of reading 50,000 clients).
+    gc.disable()
 
     from app.identity.importer import import_clients, read_file
 
