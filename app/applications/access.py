@@ -24,6 +24,10 @@ from app.web.i18n import N_
 
 LINK_DAYS = 30
 MOST_PER_REQUEST = 10
+# What is parsed at most: a list longer than this is refused before any address is checked,
+# so a huge post costs nothing (an address is at most 320 characters; repeats are allowed).
+MOST_PARTS = 2 * MOST_PER_REQUEST
+MOST_TEXT = MOST_PARTS * 321
 MOST_PER_DAY = 50  # per application
 
 
@@ -36,20 +40,28 @@ class TooMany(ApplicationError):
     allowed: int
 
 
+def too_long(text: str) -> bool:
+    """More than a request may name, told without checking a single address."""
+    return len(text) > MOST_TEXT or sum(1 for part in _parts(text) if part) > MOST_PARTS
+
+
+def _parts(text: str) -> list[str]:
+    return [part.strip() for part in text.replace("\n", ";").split(";")]
+
+
 def parse_addresses(text: str) -> tuple[list[str], list[str]]:
     """(valid addresses, what was not an address) from a ';'-separated list, each once."""
-    valid: list[str] = []
+    valid: dict[str, None] = {}  # an ordered set
     invalid: list[str] = []
-    for part in text.replace("\n", ";").split(";"):
-        candidate = part.strip()
+    for candidate in _parts(text):
         if not candidate:
             continue
         address = normalise_email(candidate)
         if address is None:
             invalid.append(candidate)
-        elif address not in valid:
-            valid.append(address)
-    return valid, invalid
+        else:
+            valid[address] = None
+    return list(valid), invalid
 
 
 async def request_access(account_id: UUID, application_id: UUID, addresses: list[str]) -> None:

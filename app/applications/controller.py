@@ -337,6 +337,10 @@ class ApplicationController(Controller):
     async def access_request(
         self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
     ) -> Response[Any]:
+        # Whose application, and whether it may ask, before anything in the post is read.
+        application = await self._get(request, application_id)
+        if application["status"] != "goedgekeurd":
+            return redirect(request, f"/applicaties/{application_id}")
         form = AccessRequestForm(await request.form())
         if not form.validate():
             return await self._access_request(request, application_id, form, status_code=422)

@@ -77,11 +77,16 @@ class AccessRequestForm(Form):
     multiline_fields = ("addresses",)
 
     def clean(self) -> None:
-        from app.applications.access import MOST_PER_REQUEST, parse_addresses
+        from app.applications.access import MOST_PER_REQUEST, parse_addresses, too_long
 
         text = self.required("addresses", _("Enter at least one e-mail address."))
-        self.addresses, invalid = parse_addresses(text)
-        if invalid:
+        self.addresses, invalid = ([], []) if too_long(text) else parse_addresses(text)
+        if too_long(text):
+            self.add_error(
+                "addresses",
+                _("Send to at most %(most)d addresses at once.", most=MOST_PER_REQUEST),
+            )
+        elif invalid:
             self.add_error(
                 "addresses",
                 _("Not a valid e-mail address: %(addresses)s", addresses=", ".join(invalid)),

@@ -348,3 +348,50 @@ async def test_the_overview_comes_a_page_at_a_time(
     assert "Bbb Partner" in second.text and "Aaa Partner" not in second.text
     export = await browser.get("/backoffice/toegang.csv")
     assert "Aaa Partner" in export.text and "Bbb Partner" in export.text, "the export is whole"
+
+
+async def test_a_huge_address_list_is_refused_before_any_address_is_checked(
+    app: Any, transaction: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.applications import access
+
+    partner = await make_partner(listed=False)
+    application_id, _ = await approved(partner)
+    browser = await partner_browser(app, partner)
+    checked: list[str] = []
+    check = access.normalise_email
+
+    def counted(value: str) -> str | None:
+        checked.append(value)
+        return check(value)
+
+    monkeypatch.setattr(access, "normalise_email", counted)
+    # 20,000 addresses once stalled the process for 1.7 s (quadratic de-duplication).
+    huge = "; ".join(f"beheerder{n}@school{n}.be" for n in range(20_000))
+    answer = await browser.submit(
+        f"/applicaties/{application_id}/toegang-aanvragen", {"addresses": huge}
+    )
+    assert answer.status_code == 422
+    assert "hoogstens 10 adressen" in answer.text
+    assert checked == [], "refused on its length alone"
+    repeated = "; ".join(["beheer@school.be"] * 15)
+    fine = await browser.submit(
+        f"/applicaties/{application_id}/toegang-aanvragen", {"addresses": repeated}
+    )
+    assert fine.status_code == 303, "the same address repeated is one address"
+    assert len(checked) == 15
+
+
+async def test_another_partners_application_is_not_found_before_the_form_is_read(
+    app: Any, transaction: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.applications import access
+
+    owner = await make_partner(listed=False)
+    application_id, _ = await approved(owner)
+    stranger = await partner_browser(app, await make_partner(listed=False))
+    monkeypatch.setattr(access, "parse_addresses", lambda text: pytest.fail("the form was read"))
+    answer = await stranger.submit(
+        f"/applicaties/{application_id}/toegang-aanvragen", {"addresses": "a@school.be"}
+    )
+    assert answer.status_code == 404
