@@ -207,7 +207,7 @@ class TokenService:
             await asyncio.wait_for(self._write_last_used(0), timeout=5)
 
     async def seconds_blocked(self, policy: Policy, subject: str) -> int:
-        remembered = self.clients.seconds_blocked(f"{policy.name}:{subject}")
+        remembered = self.clients.seconds_blocked(throttle.key(policy, subject))
         if remembered is not None:
             return remembered
         return await throttle.seconds_blocked(policy, subject)
@@ -255,7 +255,7 @@ class TokenService:
         wait = await throttle.record(TOKEN_ADDRESS, address)
         if wait:
             # Every process refuses this address from now on, without a database round trip.
-            key = f"{TOKEN_ADDRESS.name}:{address}"
+            key = throttle.key(TOKEN_ADDRESS, address)
             self.clients.block(key, wait)
             await ClientSecret.raw("SELECT pg_notify({}, {})", BLOCKED, f"{key} {wait}")
             raise TokenError("invalid_client", 429, wait)

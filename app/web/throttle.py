@@ -9,6 +9,7 @@ cannot keep a real user locked out for longer than `longest` at a time.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -69,7 +70,15 @@ class Blocked(Exception):
     seconds: int
 
 
-def _key(policy: Policy, subject: str) -> str:
+# A subject longer than this (a forged address, a pasted novel as a user name) is kept as its
+# SHA-256, so that no key passes the index's row limit and every key has the same cost.
+LONGEST_SUBJECT = 200
+
+
+def key(policy: Policy, subject: str) -> str:
+    """The counter's key: the policy's name and the subject."""
+    if len(subject) > LONGEST_SUBJECT:
+        subject = "sha256:" + hashlib.sha256(subject.encode("utf-8", "replace")).hexdigest()
     return f"{policy.name}:{subject}"
 
 
@@ -78,7 +87,7 @@ async def seconds_blocked(policy: Policy, subject: str) -> int:
     rows = await Throttle.raw(
         "SELECT extract(epoch FROM blocked_until - now()) AS wait FROM throttle"
         " WHERE key = {} AND blocked_until > now()",
-        _key(policy, subject),
+        key(policy, subject),
     )
     return math.ceil(rows[0]["wait"]) if rows else 0
 
@@ -95,7 +104,7 @@ async def record(policy: Policy, subject: str) -> int:
                                      THEN now() ELSE t.window_started_at END
         RETURNING failures
         """,
-        _key(policy, subject),
+        key(policy, subject),
         policy.window,
         policy.window,
     )
@@ -104,7 +113,7 @@ async def record(policy: Policy, subject: str) -> int:
         await Throttle.raw(
             "UPDATE throttle SET blocked_until = now() + {}::interval WHERE key = {}",
             block,
-            _key(policy, subject),
+            key(policy, subject),
         )
     return math.ceil(block.total_seconds())
 
@@ -114,7 +123,7 @@ async def refuse_if_blocked(*limits: tuple[Policy, str]) -> None:
     rows = await Throttle.raw(
         "SELECT max(extract(epoch FROM blocked_until - now())) AS wait FROM throttle"
         " WHERE key = ANY({}) AND blocked_until > now()",
-        [_key(policy, subject) for policy, subject in limits],
+        [key(policy, subject) for policy, subject in limits],
     )
     if rows and rows[0]["wait"]:
         raise Blocked(math.ceil(rows[0]["wait"]))
@@ -127,7 +136,7 @@ async def record_failure(*limits: tuple[Policy, str]) -> None:
 
 
 async def clear(policy: Policy, subject: str) -> None:
-    await Throttle.delete().where(Throttle.key == _key(policy, subject))
+    await Throttle.delete().where(Throttle.key == key(policy, subject))
 
 
 async def purge_stale() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -371,3 +372,26 @@ async def test_last_use_is_written_for_many_secrets_in_one_statement(
         assert not service._unwritten
     finally:
         await service.stop()
+
+
+async def test_an_address_of_any_length_is_counted_and_blocked(
+    this_process: TokenService, other_process: TokenService
+) -> None:
+    """A forged X-Forwarded-For of 4,000 characters once passed the counters' index row
+    limit, and the token endpoint answered a 500 page instead of invalid_client."""
+    address = secrets.token_hex(2000)  # random, so that PostgreSQL cannot compress it
+    statuses = []
+    for attempt in range(51):
+        with pytest.raises(TokenError) as refused:
+            await this_process.authenticate(f"guess-{attempt}", "wrong", address)
+        statuses.append(refused.value.status)
+    assert statuses == [400] * 50 + [429]
+
+    async def blocked_elsewhere() -> None:
+        try:
+            await other_process.authenticate("guess-again", "wrong", address)
+        except TokenError as refused:
+            if refused.status == 429:
+                raise
+
+    await refused_within(1.0, blocked_elsewhere, "invalid_client")
