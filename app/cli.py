@@ -97,7 +97,9 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
         options = {
             "host": host,
             "port": port,
-            "proxy_headers": True,
+            # Forwarding headers only from the proxies the settings name.
+            "proxy_headers": bool(settings.portal.trusted_proxies.strip()),
+            "forwarded_allow_ips": settings.portal.trusted_proxies.strip() or None,
             "access_log": access_log,
             "timeout_graceful_shutdown": 5,
             "log_level": "info",

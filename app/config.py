@@ -36,6 +36,9 @@ class PortalSettings:
     environment: str = "development"
     default_language: str = "nl"
     support_url: str = "https://www.informat.be/support"
+    # Proxies (IP addresses or networks, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto count. Empty: none, so no client can pick its own address.
+    trusted_proxies: str = ""
     helpdesk_email: str = "helpdesk@informat.be"
 
 

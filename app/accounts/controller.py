@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery
 from app.accounts import service
 from app.accounts.forms import EmailForm, NewPasswordForm, RegistrationForm, SignInForm
 from app.config import Settings
+from app.web.addresses import address_of
 from app.web.i18n import _, current_language, ngettext
 from app.web.render import page, redirect, safe_next
 from app.web.sessions import (
@@ -39,7 +40,7 @@ def link_problem_message(problem: service.LinkProblem) -> str:
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+    return address_of(request.client)
 
 
 def minutes_to_wait(blocked: Blocked) -> int:

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.identity import keys
 from app.identity.oauth import JSON, NO_STORE, TokenError, client_credentials, parse_form
 from app.identity.service import TokenService, issuer, load_client
+from app.web.addresses import address_of
 
 NO_STORE_HEADERS = {name.decode(): value.decode() for name, value in NO_STORE}
 JSON_TYPE = JSON[1].decode()
@@ -76,7 +77,7 @@ class IdentityController(Controller):
         try:
             form = parse_form(await request.body(), request.headers.get("content-type", ""))
             resource, secret = client_credentials(request.headers.get("authorization"), form)
-            address = request.client.host if request.client else "unknown"
+            address = address_of(request.client)
             await _tokens(state).authenticate_api(resource, secret, address)
         except TokenError as error:
             return oauth_error(error)

@@ -24,6 +24,7 @@ from litestar.types import (
 from app.db import UNAVAILABLE
 from app.identity.oauth import JSON, MAX_BODY, NO_STORE, TokenError, client_credentials, parse_form
 from app.identity.service import TokenService
+from app.web.addresses import address_of
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 5
@@ -47,7 +48,7 @@ class TokenEndpoint:
             answer = await self.exchange(
                 form,
                 authorization.decode("latin-1") if authorization else None,
-                client[0] if (client := scope.get("client")) else "unknown",
+                address_of(scope.get("client")),
             )
         except TokenError as error:
             await self._answer(send, error.status, error.body(), error.headers())

@@ -157,3 +157,13 @@ def test_the_quick_migration_check_knows_every_migration() -> None:
         ids.add(module.ID)
     assert len(ids) >= 11
     assert migration_ids() == ids
+
+
+def test_a_client_address_is_an_ip_address_or_unknown() -> None:
+    from app.web.addresses import address_of
+
+    assert address_of(("192.0.2.1", 5000)) == "192.0.2.1"
+    assert address_of(("2001:DB8::1", 5000)) == "2001:db8::1"
+    assert address_of(("1" * 4000, 0)) == "unknown"
+    assert address_of(("evil; DROP", 0)) == "unknown"
+    assert address_of(None) == "unknown"

@@ -25,6 +25,7 @@ from joserfc.jwk import KeySet
 
 from app.db import create_database, drop_database, with_database
 from app.mail.tables import OutboxMail
+from app.web.tables import Throttle
 from tests.conftest import INTROSPECTION_SECRET, PostgresServer, links_in
 from tests.factories import PASSWORD, make_client, unique_email
 from tests.serving import PORTAL, environment, free_port, portal_serve
@@ -248,6 +249,42 @@ async def test_other_clients_failing_never_lock_out_a_client_with_its_secret(
         "/connect/token", data={"grant_type": "client_credentials", **credentials(registered)}
     )
     assert known.status_code == 200, "a known client with its right secret gets its token at once"
+
+
+def guesses(base: str, forwarded: list[str]) -> list[int]:
+    """The statuses of token requests with unknown client ids, each with its X-Forwarded-For."""
+    with httpx.Client(base_url=base, timeout=10) as http:
+        return [
+            http.post(
+                "/connect/token",
+                data={"grant_type": "client_credentials", "client_id": "g", "client_secret": "x"},
+                headers={"X-Forwarded-For": each},
+            ).status_code
+            for each in forwarded
+        ]
+
+
+async def test_forwarding_headers_count_only_from_trusted_proxies(
+    database_url: str, tmp_path: Path, committed: None
+) -> None:
+    env: dict[str, str | None] = {
+        "DATABASE_URL": database_url,
+        "PORTAL_DATABASE_DATA_DIR": str(tmp_path / "postgres"),
+        "PORTAL_PORTAL_TRUSTED_PROXIES": None,
+    }
+    # No proxy is trusted by default: a client sending X-Forwarded-For through loopback
+    # cannot reset its per-address limit with every request.
+    with portal_serve(free_port(), "--no-access-log", env=env) as base:
+        changing = [f"203.0.113.{n}" for n in range(51)]
+        assert guesses(base, changing) == [400] * 50 + [429]
+    await Throttle.delete(force=True)
+    trusted = {**env, "PORTAL_PORTAL_TRUSTED_PROXIES": "127.0.0.1"}
+    with portal_serve(free_port(), "--no-access-log", env=trusted) as base:
+        assert guesses(base, ["198.51.100.7"] * 51) == [400] * 50 + [429]
+        assert guesses(base, ["198.51.100.8"]) == [400], "another client behind the proxy"
+        # Not an address: counted as one "unknown" client, never a fresh counter each time.
+        odd = [f"not-an-address-{n}" for n in range(51)]
+        assert guesses(base, odd) == [400] * 50 + [429]
 
 
 async def test_without_a_base_url_the_issuer_and_mails_follow_the_port_served(
