@@ -70,6 +70,11 @@ async def request_access(account_id: UUID, application_id: UUID, addresses: list
         application = await get(account_id, application_id)
         if application["status"] != APPROVED or not application["client_pk"]:
             raise NotApproved()
+        # One request of an application at a time, so that parallel posts cannot each find
+        # room left in the day's quota.
+        await AccessRequest.raw(
+            "SELECT id FROM application WHERE id = {} FOR UPDATE", application_id
+        )
         today = await AccessRequest.raw(
             "SELECT count(*) AS n FROM access_request WHERE application = {}"
             " AND created_at > now() - interval '1 day'",

@@ -82,3 +82,28 @@ async def test_parallel_wrong_codes_check_no_more_than_the_limit(
     assert all(outcome is False or isinstance(outcome, Blocked) for outcome in outcomes)
     with pytest.raises(Blocked):
         await totp.check(staff["id"], pyotp.TOTP(secret).at(time.time()), sealer)
+
+
+async def test_parallel_access_requests_stay_within_the_days_quota(
+    app: Any, committed: None
+) -> None:
+    from app.applications import access
+    from app.backoffice import service as backoffice
+    from app.backoffice.tables import AccessRequest
+    from tests.factories import make_partner, submit_application
+    from tests.integration.backoffice.helpers import as_staff
+
+    partner = await make_partner(listed=False)
+    application_id = await submit_application(partner)
+    await backoffice.approve(await as_staff(await make_staff()), application_id)  # type: ignore[arg-type]
+    account_id = partner["account"].id  # type: ignore[attr-defined]
+    batches = [
+        [f"beheer{batch}-{n}@school.be" for n in range(access.MOST_PER_REQUEST)]
+        for batch in range(8)
+    ]
+    await asyncio.gather(
+        *(access.request_access(account_id, application_id, batch) for batch in batches),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    sent = await AccessRequest.count().where(AccessRequest.application == application_id)
+    assert sent == access.MOST_PER_DAY, f"{sent} requests sent"
