@@ -85,6 +85,26 @@ async def refused_everywhere(
         await refused_within(left, lambda service=service: exchange(service, client, scope), error)
 
 
+async def unknown_guesses(service: TokenService, address: str, count: int = 51) -> list[int]:
+    """The statuses of `count` authentications with client ids nobody has, from `address`."""
+    statuses = []
+    for attempt in range(count):
+        with pytest.raises(TokenError) as refused:
+            await service.authenticate(f"guess-{attempt}", "wrong", address)
+        statuses.append(refused.value.status)
+    return statuses
+
+
+async def blocked_guess(service: TokenService, address: str) -> None:
+    """Raise only once `service` refuses unknown client ids from `address` with a 429 (a
+    plain 400 means it has not heard of the block yet)."""
+    try:
+        await service.authenticate("guess-again", "wrong", address)
+    except TokenError as refused:
+        if refused.status == 429:
+            raise
+
+
 def counting_loads(service: TokenService) -> list[str]:
     loads: list[str] = []
     load = service.clients._load
@@ -224,22 +244,9 @@ async def test_a_blocked_address_is_refused_by_every_process(
 ) -> None:
     client = await new_client(this_process, other_process)
     address = "198.51.100.77"
-    statuses = []
-    for attempt in range(51):  # guessing at many client ids from one address
-        with pytest.raises(TokenError) as refused:
-            await this_process.authenticate(f"guess-{attempt}", "wrong", address)
-        statuses.append(refused.value.status)
-    assert statuses == [400] * 50 + [429]
-
-    async def guess_elsewhere() -> None:
-        try:
-            await other_process.authenticate("guess-again", "wrong", address)
-        except TokenError as refused:
-            if refused.status == 429:
-                raise
-        # Still a plain 400: not yet heard of the block.
-
-    await refused_within(1.0, guess_elsewhere, "invalid_client")
+    # guessing at many client ids from one address
+    assert await unknown_guesses(this_process, address) == [400] * 50 + [429]
+    await refused_within(1.0, lambda: blocked_guess(other_process, address), "invalid_client")
     # Only unknown client ids are refused: the clients behind that address keep working.
     for service in (this_process, other_process):
         record = await service.authenticate(
@@ -380,18 +387,5 @@ async def test_an_address_of_any_length_is_counted_and_blocked(
     """A forged X-Forwarded-For of 4,000 characters once passed the counters' index row
     limit, and the token endpoint answered a 500 page instead of invalid_client."""
     address = secrets.token_hex(2000)  # random, so that PostgreSQL cannot compress it
-    statuses = []
-    for attempt in range(51):
-        with pytest.raises(TokenError) as refused:
-            await this_process.authenticate(f"guess-{attempt}", "wrong", address)
-        statuses.append(refused.value.status)
-    assert statuses == [400] * 50 + [429]
-
-    async def blocked_elsewhere() -> None:
-        try:
-            await other_process.authenticate("guess-again", "wrong", address)
-        except TokenError as refused:
-            if refused.status == 429:
-                raise
-
-    await refused_within(1.0, blocked_elsewhere, "invalid_client")
+    assert await unknown_guesses(this_process, address) == [400] * 50 + [429]
+    await refused_within(1.0, lambda: blocked_guess(other_process, address), "invalid_client")
