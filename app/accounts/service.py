@@ -59,20 +59,17 @@ def _now() -> dt.datetime:
 
 async def _limit_mail_requests(client_address: str) -> None:
     """Refuse a client that has asked for too many mails (registrations, links) lately."""
-    wait = await throttle.seconds_blocked(throttle.MAIL_REQUESTS_ADDRESS, client_address)
-    if wait:
-        raise Blocked(wait)
-    wait = await throttle.record(throttle.MAIL_REQUESTS_ADDRESS, client_address)
-    if wait:
-        raise Blocked(wait)
+    await throttle.claim((throttle.MAIL_REQUESTS_ADDRESS, client_address))
 
 
 async def _may_mail(recipient: str) -> bool:
     """Whether this mailbox may get another requested mail; beyond the limit it is skipped
     silently, so the answer stays the same for every address."""
-    if await throttle.seconds_blocked(throttle.MAIL_REQUESTS_RECIPIENT, recipient):
+    try:
+        await throttle.claim((throttle.MAIL_REQUESTS_RECIPIENT, recipient))
+    except Blocked:
         return False
-    return not await throttle.record(throttle.MAIL_REQUESTS_RECIPIENT, recipient)
+    return True
 
 
 async def register(email: str, password: str, language: str, client_address: str) -> None:
@@ -210,7 +207,7 @@ async def activate(token: str) -> None:
 async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
     """Check the credentials, slowing down repeated failures per account and per address."""
     limits = (throttle.SIGN_IN_ACCOUNT, email), (throttle.SIGN_IN_ADDRESS, client_address)
-    await throttle.refuse_if_blocked(*limits)
+    await throttle.claim(*limits)
     account = (
         await Account.select(
             Account.id, Account.email, Account.password_hash, Account.language, Account.activated_at
@@ -220,8 +217,8 @@ async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
     )
     ok = await passwords.verify_password(account["password_hash"] if account else None, password)
     if not ok or account is None:
-        await throttle.record_failure(*limits)
-        raise InvalidCredentials()
+        raise InvalidCredentials()  # the claimed attempt stays counted
+    await throttle.release(*limits)
     if account["activated_at"] is None:
         raise NotActivated()
     await throttle.clear(throttle.SIGN_IN_ACCOUNT, email)

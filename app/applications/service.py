@@ -187,15 +187,19 @@ async def check_client(
         (throttle.CLIENT_LINK_ACCOUNT, str(account_id)),
         (throttle.SIGN_IN_ADDRESS, client_address),
     )
-    await throttle.refuse_if_blocked(*limits)
+    await throttle.claim(*limits)
     rows = await Client.raw(
         "SELECT id, client_id, enabled, application FROM client WHERE client_id = {}", client_id
     )
     try:
-        return await _linkable(rows[0] if rows else None, secret, settings)
+        linkable = await _linkable(rows[0] if rows else None, secret, settings)
     except InvalidClient:
-        await throttle.record_failure(*limits)
+        raise  # the claimed attempt stays counted
+    except Exception:
+        await throttle.release(*limits)  # the secret was right
         raise
+    await throttle.release(*limits)
+    return linkable
 
 
 async def _linkable(row: dict[str, Any] | None, secret: str, settings: Settings) -> ExistingClient:

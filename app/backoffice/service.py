@@ -215,7 +215,7 @@ async def sign_in(username: str, password: str, client_address: str) -> int:
     """The staff member's id; failures are slowed down per username and per address."""
     username = username.strip().lower()
     limits = (STAFF_SIGN_IN, username), (throttle.SIGN_IN_ADDRESS, client_address)
-    await throttle.refuse_if_blocked(*limits)
+    await throttle.claim(*limits)
     staff = (
         await Staff.select(Staff.id, Staff.password_hash)
         .where((Staff.username == username) & (Staff.active == True))  # noqa: E712
@@ -223,8 +223,8 @@ async def sign_in(username: str, password: str, client_address: str) -> int:
     )
     ok = await passwords.verify_password(staff["password_hash"] if staff else None, password)
     if not ok or staff is None:
-        await throttle.record_failure(*limits)
-        raise InvalidCredentials()
+        raise InvalidCredentials()  # the claimed attempt stays counted
+    await throttle.release(*limits)
     await throttle.clear(STAFF_SIGN_IN, username)
     await audit(username, "sign-in")
     return int(staff["id"])

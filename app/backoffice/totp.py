@@ -85,9 +85,8 @@ async def check(staff_id: int, code: str, sealer: Sealer, *, enrolling: bool = F
     """Whether the code is right now; a right code is used up. Raises Blocked when too many
     wrong codes were tried."""
     subject = str(staff_id)
-    wait = await throttle.seconds_blocked(CODE_ATTEMPTS, subject)
-    if wait:
-        raise throttle.Blocked(wait)
+    # Claimed before the code is looked at, so parallel guesses never pass the limit.
+    await throttle.claim((CODE_ATTEMPTS, subject))
     code = code.strip().replace(" ", "")
     async with DB.transaction():
         rows = await Staff.raw(
@@ -110,12 +109,8 @@ async def check(staff_id: int, code: str, sealer: Sealer, *, enrolling: bool = F
                 step,
                 staff_id,
             )
-    # Counted outside the transaction above, so that a refusal is remembered.
     if not right:
-        wait = await throttle.record(CODE_ATTEMPTS, subject)
-        if wait:
-            raise throttle.Blocked(wait)
-        return False
+        return False  # the claimed attempt stays counted
     await throttle.clear(CODE_ATTEMPTS, subject)
     return True
 

@@ -303,10 +303,11 @@ async def link_with_code(account_id: UUID, code: str, client_address: str) -> UU
         (throttle.INVITATION_ACCOUNT, str(account_id)),
         (throttle.SIGN_IN_ADDRESS, client_address),
     )
-    await throttle.refuse_if_blocked(*limits)
+    await throttle.claim(*limits)
     async with DB.transaction():
         rows = await Account.raw("SELECT partner FROM account WHERE id = {} FOR UPDATE", account_id)
         if not rows or rows[0]["partner"] is not None:
+            await throttle.release(*limits)  # not a guess
             raise AlreadyLinked()
         found = await InvitationCode.raw(
             "SELECT partner, expires_at, revoked_at FROM invitation_code WHERE code_hash = {}",
@@ -320,9 +321,9 @@ async def link_with_code(account_id: UUID, code: str, client_address: str) -> UU
                 partner_id,
                 account_id,
             )
+            await throttle.release(*limits)
             return partner_id
-    await throttle.record_failure(*limits)
-    raise InvitationProblem(problem or "unknown")
+    raise InvitationProblem(problem or "unknown")  # the claimed attempt stays counted
 
 
 def _code_problem(row: dict[str, Any] | None) -> str | None:

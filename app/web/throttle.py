@@ -13,6 +13,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
+from app.piccolo_conf import DB
 from app.web.tables import Throttle
 
 
@@ -118,21 +119,67 @@ async def record(policy: Policy, subject: str) -> int:
     return math.ceil(block.total_seconds())
 
 
-async def refuse_if_blocked(*limits: tuple[Policy, str]) -> None:
-    """Raise Blocked when any of these (policy, subject) counters is blocked; one query."""
-    rows = await Throttle.raw(
-        "SELECT max(extract(epoch FROM blocked_until - now())) AS wait FROM throttle"
-        " WHERE key = ANY({}) AND blocked_until > now()",
+async def claim(*limits: tuple[Policy, str]) -> None:
+    """Count this attempt against each counter before it is checked; raise Blocked when any
+    counter is blocked or this attempt is one more than it allows.
+
+    Each counter is claimed in one statement that counts and answers at once, so parallel
+    attempts are counted one after another and never more than `free` of them are checked in
+    a window. An attempt that turns out right is given back with `release`."""
+    wait = 0
+    for policy, subject in limits:
+        wait = max(wait, await _claim_one(policy, subject))
+    if wait:
+        raise Blocked(wait)
+
+
+async def _claim_one(policy: Policy, subject: str) -> int:
+    counter = key(policy, subject)
+    async with DB.transaction() as transaction:
+        # The row is locked from here, so parallel attempts are counted one after another.
+        before = await transaction.connection.fetchval(
+            "SELECT blocked_until IS NOT NULL FROM throttle WHERE key = $1 FOR UPDATE", counter
+        )
+        row = await transaction.connection.fetchrow(
+            """
+            INSERT INTO throttle AS t (key, failures, window_started_at) VALUES ($1, 1, now())
+            ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN t.blocked_until > now() THEN t.failures
+                                WHEN t.window_started_at < now() - $2::interval THEN 1
+                                ELSE t.failures + 1 END,
+                window_started_at = CASE
+                    WHEN t.blocked_until > now() THEN t.window_started_at
+                    WHEN t.window_started_at < now() - $2::interval THEN now()
+                    ELSE t.window_started_at END,
+                blocked_until = CASE WHEN t.blocked_until > now() THEN t.blocked_until END
+            RETURNING failures, extract(epoch FROM blocked_until - now())::float AS blocked_for
+            """,
+            counter,
+            policy.window,
+        )
+        blocked_for: float | None = row["blocked_for"]
+        if blocked_for is not None and blocked_for > 0:
+            return math.ceil(blocked_for)  # refused while blocked, and not counted
+        if before:
+            # A block has just ended: this one attempt is let through (and the block
+            # cleared); if it fails too, the next is blocked for twice as long.
+            return 0
+        block = policy.block_for(row["failures"])
+        if block:
+            await transaction.connection.execute(
+                "UPDATE throttle SET blocked_until = now() + $1::interval WHERE key = $2",
+                block,
+                counter,
+            )
+    return math.ceil(block.total_seconds())
+
+
+async def release(*limits: tuple[Policy, str]) -> None:
+    """The attempt claimed on these counters was right: it does not count as a failure."""
+    await Throttle.raw(
+        "UPDATE throttle SET failures = greatest(failures - 1, 0) WHERE key = ANY({})",
         [key(policy, subject) for policy, subject in limits],
     )
-    if rows and rows[0]["wait"]:
-        raise Blocked(math.ceil(rows[0]["wait"]))
-
-
-async def record_failure(*limits: tuple[Policy, str]) -> None:
-    """Count one failed attempt against each of these counters."""
-    for policy, subject in limits:
-        await record(policy, subject)
 
 
 async def clear(policy: Policy, subject: str) -> None:

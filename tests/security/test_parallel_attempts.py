@@ -1,17 +1,87 @@
-"""Parallel requests against a limit: the limit holds. These tests commit their data, so that
-the requests run on connections of their own, as parallel requests do."""
+"""Parallel guesses against a rate limit: each attempt is claimed before it is checked, so no
+more than the limit are ever checked, and the right answer sent just after is refused too.
+
+Today's code once checked 20 simultaneous wrong passwords and let the right one in, and
+checked 30 simultaneous TOTP codes where 5 are allowed. These tests commit their data, so that
+the attempts run on connections of their own, as parallel requests do."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import time
 from typing import Any
 
+import pyotp
 import pytest
 
-from tests.factories import make_staff
+from app.accounts import passwords
+from app.accounts import service as accounts
+from app.backoffice import totp
+from app.backoffice.tables import Staff
+from app.crypto import sealer_of
+from app.web.throttle import SIGN_IN_ACCOUNT, Blocked
+from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
 
 pytestmark = pytest.mark.anyio
 PARALLEL = 30
+
+
+async def test_parallel_wrong_passwords_check_no_more_than_the_limit(
+    app: Any, committed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await make_account()
+    checked: list[str] = []
+    verify = passwords.verify_password
+
+    async def counted(stored: str | None, password: str) -> bool:
+        checked.append(password)
+        return await verify(stored, password)
+
+    monkeypatch.setattr(passwords, "verify_password", counted)
+    attempts = [
+        accounts.sign_in(account.email, f"Verkeerd!Wachtwoord{n}", f"192.0.2.{n}")
+        for n in range(PARALLEL)
+    ]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    assert len(checked) <= SIGN_IN_ACCOUNT.free, f"{len(checked)} passwords checked"
+    assert (
+        sum(isinstance(outcome, Blocked) for outcome in outcomes) >= PARALLEL - SIGN_IN_ACCOUNT.free
+    )
+    with pytest.raises(Blocked):
+        await accounts.sign_in(account.email, PASSWORD, "192.0.2.200")
+
+
+async def test_parallel_wrong_codes_check_no_more_than_the_limit(
+    app: Any, committed: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    username = await make_staff()
+    secret = pyotp.random_base32()
+    sealer = sealer_of(settings)
+    staff = await Staff.select(Staff.id).where(Staff.username == username).first()
+    assert staff is not None
+    await Staff.update(
+        {
+            Staff.totp_secret: sealer.seal(secret, totp._context(staff["id"])),
+            Staff.totp_enrolled_at: dt.datetime.now(dt.UTC),
+        }
+    ).where(Staff.id == staff["id"])
+    checked: list[str] = []
+    matching = totp._matching_step
+
+    def counted(stored: str, code: str) -> int | None:
+        checked.append(code)
+        return matching(stored, code)
+
+    monkeypatch.setattr(totp, "_matching_step", counted)
+    wrong = [f"{n:06d}" for n in range(PARALLEL) if f"{n:06d}" != pyotp.TOTP(secret).now()]
+    outcomes = await asyncio.gather(
+        *(totp.check(staff["id"], code, sealer) for code in wrong), return_exceptions=True
+    )
+    assert len(checked) <= totp.CODE_ATTEMPTS.free, f"{len(checked)} codes checked"
+    assert all(outcome is False or isinstance(outcome, Blocked) for outcome in outcomes)
+    with pytest.raises(Blocked):
+        await totp.check(staff["id"], pyotp.TOTP(secret).at(time.time()), sealer)
 
 
 async def test_parallel_access_requests_stay_within_the_days_quota(
@@ -20,7 +90,6 @@ async def test_parallel_access_requests_stay_within_the_days_quota(
     from app.applications import access
     from app.backoffice import service as backoffice
     from app.backoffice.tables import AccessRequest
-    from tests.factories import make_partner, submit_application
     from tests.integration.backoffice.helpers import as_staff
 
     partner = await make_partner(listed=False)

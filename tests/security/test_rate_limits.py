@@ -191,8 +191,9 @@ async def introspection(app: Any) -> Attempt:
 
 
 LIMITED = {
-    "POST /aanmelden": Probe(6, partner_sign_in),
-    "POST /backoffice/aanmelden": Probe(6, staff_sign_in),
+    # Each attempt is claimed before it is checked: no more are checked than the limit allows.
+    "POST /aanmelden": Probe(5, partner_sign_in),
+    "POST /backoffice/aanmelden": Probe(5, staff_sign_in),
     "POST /backoffice/aanmelden/code": Probe(5, staff_code),
     "POST /backoffice/tweestapsverificatie": Probe(5, staff_enrolment),
     "POST /registreren": Probe(20, mail_request("/registreren", registration)),
@@ -202,9 +203,8 @@ LIMITED = {
     "POST /activeren-opnieuw": Probe(
         20, mail_request("/activeren-opnieuw", lambda email: {"email": email})
     ),
-    # A wrong code or secret is answered as such; the limit shows from the next try.
-    "POST /profiel/koppelen": Probe(6, invitation_code),
-    "POST /applicaties/koppelen": Probe(6, client_link),
+    "POST /profiel/koppelen": Probe(5, invitation_code),
+    "POST /applicaties/koppelen": Probe(5, client_link),
     "POST /applicaties/{application_id:uuid}/toegang-aanvragen": Probe(
         5, access_requests, says_when=False
     ),
