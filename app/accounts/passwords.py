@@ -1,7 +1,7 @@
 """People's passwords: the manual's rule, a list of common passwords, argon2id hashing.
 
-Hashing takes a quarter of a second of CPU on purpose; it runs in a worker thread so the event
-loop keeps serving other requests meanwhile.
+Hashing takes a quarter of a second of CPU on purpose; it runs in the bounded worker pool
+(`app.web.offload`) so the event loop keeps serving other requests meanwhile.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import gzip
 from functools import cache
 from pathlib import Path
 
-import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app.web import offload
 from app.web.i18n import _
 
 MIN_LENGTH = 8
@@ -55,14 +55,14 @@ def password_problems(password: str, email: str = "") -> list[str]:
 
 
 async def hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(hasher.hash, password)
+    return await offload.PASSWORDS.run(hasher.hash, password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password; with no hash (unknown account) the same work is done, then False."""
     target = password_hash or await _dummy()
     try:
-        ok: bool = await anyio.to_thread.run_sync(hasher.verify, target, password)
+        ok: bool = await offload.PASSWORDS.run(hasher.verify, target, password)
     except (VerificationError, InvalidHashError):
         return False
     return ok and password_hash is not None

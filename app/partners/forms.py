@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from litestar.datastructures import UploadFile
 
 from app.partners.logos import Logo, LogoError, process_logo
+from app.web import offload
 from app.web.forms import Form
 from app.web.i18n import _
 
@@ -125,13 +126,15 @@ class ProfileForm(Form):
         try:
             if upload is not None and upload.filename:
                 content = await upload.read(MAX_UPLOAD + 1)
-                self.logo = process_logo(content, upload.filename, upload.content_type)
+                self.logo = await offload.IMAGES.run(
+                    process_logo, content, upload.filename, upload.content_type
+                )
             elif self.values["logo_data"]:
                 try:
                     kept = base64.b64decode(self.values["logo_data"], validate=True)
                 except (binascii.Error, ValueError):
                     kept = b""
-                self.logo = process_logo(kept, "logo.png", "image/png")
+                self.logo = await offload.IMAGES.run(process_logo, kept, "logo.png", "image/png")
             elif self.logo_required:
                 self.add_error("logo", _("Choose an image for the logo."))
         except LogoError as error:

@@ -4,6 +4,8 @@ Only PNG, JPEG and WebP are taken, and only when the content is the type the fil
 be. The image's size is read from its header before anything is decoded, so a small file
 that unpacks to billions of pixels (a pixel flood) is refused without using the memory.
 Re-encoding to a PNG of at most 512 × 512 drops all metadata (EXIF, location, comments).
+Decoding takes up to a quarter of a second, so callers run `process_logo` in the image pool
+(`read_logo`), never on the event loop.
 """
 
 from __future__ import annotations
@@ -70,8 +72,12 @@ def process_logo(data: bytes, filename: str = "", content_type: str = "") -> Log
             width, height = image.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise LogoError(too_many_pixels()) from None
-    except (UnidentifiedImageError, OSError, SyntaxError):
+    except (UnidentifiedImageError, SyntaxError):
         raise LogoError(_("This file is not a PNG, JPEG or WebP image.")) from None
+    except (OSError, ValueError):
+        # A chunk that is cut off, or a text or colour-profile chunk that inflates past
+        # Pillow's limit (a zip bomb in zTXt or iCCP).
+        raise LogoError(_("This image is damaged and cannot be read.")) from None
     if image_format not in FORMATS:
         raise LogoError(_("This file is not a PNG, JPEG or WebP image."))
     _check_claim(image_format, lowered, content_type)
@@ -80,7 +86,7 @@ def process_logo(data: bytes, filename: str = "", content_type: str = "") -> Log
     try:
         image.load()
         pixels = image.convert("RGBA")
-    except (OSError, SyntaxError, Image.DecompressionBombError):
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise LogoError(_("This image is damaged and cannot be read.")) from None
     pixels.thumbnail((STORED_SIDE, STORED_SIDE))
     output = io.BytesIO()

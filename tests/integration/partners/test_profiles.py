@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 from typing import Any
 
 import anyio
@@ -151,13 +153,25 @@ LOGOS = [
         "Dit bestand is niet het type afbeelding dat de naam aangeeft.",
     ),
     (("flood.png", None, "image/png"), "Het logo heeft te veel pixels."),
+    (("tekst.png", b"zTXt", "image/png"), "Deze afbeelding is beschadigd"),
+    (("profiel.png", b"iCCP", "image/png"), "Deze afbeelding is beschadigd"),
 ]
+
+
+def inflating_png(chunk_type: bytes) -> bytes:
+    """A small PNG with a text (zTXt) or colour-profile (iCCP) chunk that inflates to 20 MB."""
+    plain = png_bytes()
+    body = b"Comment\x00\x00" + zlib.compress(b"\x00" * 20_000_000, 9)
+    chunk = struct.pack(">I", len(body)) + chunk_type + body
+    chunk += struct.pack(">I", zlib.crc32(chunk_type + body))
+    header_end = 8 + 25  # the signature and the IHDR chunk
+    return plain[:header_end] + chunk + plain[header_end:]
 
 
 @pytest.mark.parametrize(
     ("upload", "message"),
     LOGOS,
-    ids=["too-large", "svg", "html-as-png", "gif", "jpeg-as-png", "flood"],
+    ids=["too-large", "svg", "html-as-png", "gif", "jpeg-as-png", "flood", "ztxt", "iccp"],
 )
 async def test_unsafe_or_wrong_logos_are_refused(
     client: Browser, upload: tuple[str, bytes | None, str], message: str
@@ -169,6 +183,9 @@ async def test_unsafe_or_wrong_logos_are_refused(
         Image.new("1", (20000, 20000)).save(flood, format="PNG", optimize=True)
         content = flood.getvalue()
         assert len(content) < 1_000_000
+    elif content in (b"zTXt", b"iCCP"):
+        content = inflating_png(content)
+        assert len(content) < 25_000
     await sign_in_as(client, await make_account())
     response = await submit_profile(client, logo=(name, content, kind), contact_person="Jan")
 
