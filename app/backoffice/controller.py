@@ -25,6 +25,7 @@ from app.config import Settings
 from app.crypto import Sealer, sealer_of
 from app.web.errors import error_page
 from app.web.i18n import _, local_time
+from app.web.inputs import page_number
 from app.web.render import page, redirect, safe_next
 from app.web.throttle import Blocked
 
@@ -455,7 +456,7 @@ class BackofficeController(Controller):
         self,
         request: Request[Any, Any, Any],
         melding: FromQuery[str] = "",
-        pagina: FromQuery[int] = 1,
+        pagina: FromQuery[str] = "1",
     ) -> Response[Any]:
         staff = sessions.current(request)
         return page(
@@ -463,7 +464,7 @@ class BackofficeController(Controller):
             "backoffice/access.html",
             {
                 "staff": staff,
-                "result": await grants.overview_page(staff, pagina),
+                "result": await grants.overview_page(staff, page_number(pagina)),
                 "apis": _api_labels(request),
                 "saved": melding == "opgeslagen",
             },

@@ -15,6 +15,7 @@ from app.partners import directory
 from app.partners import service as partners
 from app.piccolo_conf import DB
 from app.web.i18n import LANGUAGE_COOKIE
+from app.web.inputs import page_number
 from app.web.render import page, redirect, safe_next
 from app.web.sessions import current_account
 from app.web.templating import ASSETS
@@ -30,7 +31,7 @@ class SiteController(Controller):
         pagina: FromQuery[str] = "1",
     ) -> Response[Any]:
         """The landing page with the partner directory; the URL holds search and filter."""
-        number = int(pagina) if pagina.isdigit() else 1
+        number = page_number(pagina)
         result = await directory.search(q, categorie, number)
 
         def page_url(n: int) -> str:

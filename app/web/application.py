@@ -34,7 +34,7 @@ from app.mail.worker import Worker
 from app.partners.controller import ProfileController, PublicPartnerController
 from app.piccolo_conf import DB
 from app.site.controller import SiteController
-from app.web import i18n
+from app.web import i18n, inputs
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import security_headers_hook
 from app.web.sessions import SessionMiddleware
@@ -87,8 +87,9 @@ def build(settings: Settings | None = None) -> Litestar:
             await tokens.stop()
             await db.close_pool(DB)
 
-    async def choose_language(request: Request[Any, Any, Any]) -> None:
+    async def before_request(request: Request[Any, Any, Any]) -> None:
         i18n.set_language(i18n.language_for(request.cookies, settings.portal.default_language))
+        inputs.check_address(request)
 
     route_handlers: list[Any] = [
         SiteController,
@@ -115,7 +116,7 @@ def build(settings: Settings | None = None) -> Litestar:
         route_handlers=route_handlers,
         lifespan=[lifespan],
         middleware=[SessionMiddleware(settings)],
-        before_request=choose_language,
+        before_request=before_request,
         before_send=[security_headers_hook(settings.production)],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,

@@ -155,6 +155,54 @@ async def test_every_page_takes_any_query_text(app: Any, transaction: None) -> N
             assert "<script>alert(1)" not in answer.text, f"{who} {path}"
 
 
+# Path parameters and query values that no page makes: a NUL, a byte that is not UTF-8, far
+# too long, and page numbers that are not page numbers.
+ODD_SEGMENTS = ("%00", "a%00b", "%ff%fe", "y" * 5000)
+ODD_QUERIES = (
+    {"categorie": "\x00"},
+    {"q": "\x00zoek", "categorie": "x" * 10_000},
+    {"pagina": "1e20"},
+    {"pagina": "99999999999999999999999"},
+    {"pagina": "-5"},
+    {"pagina": "\u0661"},  # an Arabic-Indic digit one: isdigit() is true
+)
+
+
+def odd_paths(path: str) -> Iterator[str]:
+    """The route's path with each odd value in its parameters (one variant per value)."""
+    if "{" not in path:
+        return
+    for odd in ODD_SEGMENTS:
+        yield re.sub(r"\{\w+:\w+\}", odd, path)
+
+
+async def test_every_page_refuses_an_odd_address_without_an_error(
+    app: Any, transaction: None
+) -> None:
+    people = await identities(app)
+    routes = [
+        route.path
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        and "GET" in route.methods
+        and not route.path.startswith(("/static", "/dev"))
+        and not STREAMS.search(route.path)
+    ]
+    for who, browser in people.items():
+        for route in routes:
+            for path in odd_paths(route):
+                answer = await browser.get(path)
+                # Refused (4xx), or first sent to sign in where the page is not this identity's.
+                refused = answer.status_code == 303 or 400 <= answer.status_code < 500
+                assert refused, f"{who} {path[:80]}: {answer.status_code}"
+            for query in ODD_QUERIES:
+                answer = await browser.get(example_path(route), params=query)
+                assert answer.status_code < 500, f"{who} {route} {query}: {answer.status_code}"
+    refused = await people["visitor"].get("/", params={"categorie": "\x00"})
+    assert refused.status_code == 400
+    assert "text/html" in refused.headers["content-type"], "the 400 page, not an internal error"
+
+
 def test_the_logo_is_the_only_upload() -> None:
     from app.config import PROJECT_ROOT
 
