@@ -2,7 +2,8 @@
 
 Passwords, client secrets and tokens never reach a log call. The one place a secret shows up
 anyway is a URL: the e-mailed links (activation, password reset, a school administrator's access
-link) carry their token in the path, and access logs and error logs print paths. Every handler
+link) carry their token in the path, and access logs and error logs print paths (also inside the
+`next=` of a sign-in page, percent-encoded). Every handler
 gets a filter that replaces such tokens with "[verborgen]".
 """
 
@@ -11,9 +12,12 @@ from __future__ import annotations
 import logging
 import re
 
+# A slash as it is, or percent-encoded once or twice: a link opened before signing in comes
+# back as the `next=` of the sign-in page (`?next=%2Fbackoffice%2Ftoegang%2F<token>`).
+SLASH = r"(?:/|%2[Ff]|%252[Ff])"
 CAPABILITY_PATH = re.compile(
-    r"(/(?:activeren|wachtwoord-herstellen|backoffice/toegang)/)(?!applicaties/)"
-    r"[A-Za-z0-9_\-]{12,}"
+    rf"({SLASH}(?:activeren|wachtwoord-herstellen|backoffice{SLASH}toegang){SLASH})"
+    rf"(?!applicaties{SLASH})[A-Za-z0-9_\-]{{12,}}"
 )
 HIDDEN = r"\1[verborgen]"
 
