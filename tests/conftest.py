@@ -191,12 +191,17 @@ async def committed(app: Any) -> AsyncIterator[None]:
 class Browser(httpx.AsyncClient):
     """An httpx client that behaves like a browser's forms: it sends the CSRF token."""
 
+    @property
+    def csrf_token(self) -> str | None:
+        """The token the last page carried (its cookie; `__Host-` prefixed in production)."""
+        return self.cookies.get("csrftoken") or self.cookies.get("__Host-csrftoken")
+
     async def submit(
         self, url: str, data: dict[str, str] | None = None, **kwargs: Any
     ) -> httpx.Response:
-        if "csrftoken" not in self.cookies:
+        if self.csrf_token is None:
             await self.get("/")
-        form = {"_csrf_token": self.cookies["csrftoken"], **(data or {})}
+        form = {"_csrf_token": self.csrf_token or "", **(data or {})}
         return await self.post(url, data=form, **kwargs)
 
 

@@ -221,8 +221,6 @@ class AccountController(Controller):
             account.account_id,
             previous=request.cookies.get(cookie_name(settings)),
         )
-        # A new CSRF token for the signed-in session; the next page view issues it.
-        response.delete_cookie("csrftoken", path="/")
         if account.language != current_language():
             await service.set_language(account.account_id, current_language())
         return response

@@ -137,7 +137,6 @@ class BackofficeController(Controller):
             return response
         response = redirect(request, target)
         await sessions.start(settings, response, staff_id, previous)
-        response.delete_cookie("csrftoken", path="/")
         return response
 
     @get("/aanmelden/code", name="staff_code")
@@ -177,7 +176,6 @@ class BackofficeController(Controller):
             settings, response, staff.id, request.cookies.get(sessions.cookie_name(settings))
         )
         await service.audit(staff.username, "second-factor")
-        response.delete_cookie("csrftoken", path="/")
         return response
 
     async def _waiting(

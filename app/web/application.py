@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Litestar, Request, asgi
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.logging import LoggingConfig
 from litestar.plugins.htmx import HTMXPlugin
@@ -19,6 +18,7 @@ from litestar.types import Receive, Scope, Send
 from app import db, logs
 from app.accounts.controller import AccountController
 from app.applications.controller import ApiDocumentationController, ApplicationController
+from app.backoffice import sessions as backoffice_sessions
 from app.backoffice import totp
 from app.backoffice.controller import BackofficeController
 from app.backoffice.live import QueueFeed
@@ -35,9 +35,11 @@ from app.partners.controller import ProfileController, PublicPartnerController
 from app.piccolo_conf import DB
 from app.site.controller import SiteController
 from app.web import i18n, inputs
+from app.web.csrf import CsrfMiddleware
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import security_headers_hook
 from app.web.sessions import SessionMiddleware
+from app.web.sessions import cookie_name as session_cookie
 from app.web.templating import ASSETS, make_environment, template_config
 
 log = logging.getLogger(__name__)
@@ -115,16 +117,14 @@ def build(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
-        middleware=[SessionMiddleware(settings)],
+        middleware=[
+            SessionMiddleware(settings),
+            CsrfMiddleware(
+                settings, (session_cookie(settings), backoffice_sessions.cookie_name(settings))
+            ),
+        ],
         before_request=before_request,
         before_send=[security_headers_hook(settings.production)],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_secure=settings.production,
-            cookie_samesite="lax",
-            # Pages carry the token (hidden field, hx-headers); no script needs the cookie.
-            cookie_httponly=True,
-        ),
         template_config=template_config(make_environment(settings)),
         plugins=[HTMXPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,

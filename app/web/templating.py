@@ -12,7 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from app.config import PROJECT_ROOT, Settings
-from app.web import i18n
+from app.web import csrf, i18n
 
 TEMPLATES = PROJECT_ROOT / "templates"
 COMPONENTS = PROJECT_ROOT / "components"
@@ -57,7 +57,10 @@ def make_environment(settings: Settings) -> Environment:
 
 
 def template_config(env: Environment) -> TemplateConfig[JinjaTemplateEngine]:
-    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
+    engine = JinjaTemplateEngine.from_environment(env)
+    # The portal's own CSRF token (app.web.csrf), in place of Litestar's.
+    engine.register_template_callable("csrf_token", csrf.template_token)
+    return TemplateConfig(instance=engine)
 
 
 def render_string(env: Environment, name: str, **context: Any) -> str:

@@ -128,7 +128,10 @@ async def test_production_cookies_are_secure_and_the_mailbox_is_gone(
     account = await make_account()
     async with browser_for(app, "https://testserver") as browser:
         home = await browser.get("/")
-        assert "secure" in home.headers["set-cookie"].lower(), "the CSRF cookie"
+        csrf_cookie = home.headers["set-cookie"]
+        assert csrf_cookie.startswith("__Host-csrftoken="), "the CSRF cookie"
+        assert "Secure" in csrf_cookie and "Path=/" in csrf_cookie and "Domain" not in csrf_cookie
+        anonymous = browser.csrf_token
         assert home.headers["strict-transport-security"].startswith("max-age=")
         response = await browser.submit(
             "/aanmelden", {"email": account.email, "password": PASSWORD}
@@ -136,6 +139,7 @@ async def test_production_cookies_are_secure_and_the_mailbox_is_gone(
         cookie = response.headers["set-cookie"]
         assert cookie.startswith("__Host-portal_session=")
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        assert browser.csrf_token not in {None, anonymous}, "a new token for the new session"
         assert (await browser.get("/dev/mailbox")).status_code == 404
 
 
