@@ -8,9 +8,11 @@ start with a clear message instead of falling back to an unsafe default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import secrets
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -284,9 +286,19 @@ def _validated(settings: Settings) -> Settings:
         if len(settings.secret_key) < 32:
             raise ConfigError(
                 "production needs PORTAL_SECRET_KEY in the environment (at least 32 characters;"
-                " for example the output of `python -c 'import secrets;"
-                " print(secrets.token_urlsafe(48))'`)"
+                f" {MAKE_SECRET})"
             )
+        if weak_secret(settings.secret_key, 96):
+            raise ConfigError(
+                "PORTAL_SECRET_KEY looks like a placeholder or repeats itself; use a random"
+                f" value ({MAKE_SECRET})"
+            )
+        for resource, secret in settings.api_secrets.items():
+            if weak_secret(secret, 48):
+                raise ConfigError(
+                    f"PORTAL_API_SECRETS: the secret of {resource} looks like a placeholder or"
+                    f" repeats itself; use a random value ({MAKE_SECRET})"
+                )
         if mail.backend == "mailbox":
             raise ConfigError("the development mailbox cannot be used in production")
         if not portal.base_url.startswith("https://"):
@@ -298,6 +310,23 @@ def _validated(settings: Settings) -> Settings:
     elif not settings.secret_key:
         settings = dataclasses.replace(settings, secret_key=_development_secret(settings))
     return settings
+
+
+MAKE_SECRET = "for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "password", "example", "replace")
+
+
+def weak_secret(value: str, least_bits: int) -> bool:
+    """Whether a secret is a placeholder or has too little randomness to be one.
+
+    The estimate is the string's Shannon entropy times its length: a random token of the
+    required length passes easily, "aaaa…", "abcabc…" and "changeme-changeme-…" do not."""
+    lowered = value.lower()
+    if any(word in lowered for word in PLACEHOLDERS):
+        return True
+    counts = Counter(value)
+    per_character = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return per_character * len(value) < least_bits
 
 
 def _development_secret(settings: Settings) -> str:

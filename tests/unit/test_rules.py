@@ -38,16 +38,40 @@ def test_the_shipped_settings_file_is_complete() -> None:
     assert settings.mail.backend == "mailbox"
 
 
+STRONG_KEY = "q3LrY0x_8ZmT2vNcKpW7eHs4JdUaGb9f-Fo1RiXt"  # as secrets.token_urlsafe makes them
+PRODUCTION = {
+    "PORTAL_PORTAL_ENVIRONMENT": "production",
+    "PORTAL_PORTAL_BASE_URL": "https://p.example",
+    "PORTAL_MAIL_BACKEND": "resend",
+    "RESEND_API_KEY": "re_x",
+    "DATABASE_URL": "postgresql://db/portal",
+}
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"PORTAL_PORTAL_ENVIRONMENT": "production"}, "PORTAL_SECRET_KEY"),
+        ({**PRODUCTION, "PORTAL_SECRET_KEY": "a" * 32}, "PORTAL_SECRET_KEY looks like"),
+        ({**PRODUCTION, "PORTAL_SECRET_KEY": "abc" * 16}, "PORTAL_SECRET_KEY looks like"),
+        (
+            {**PRODUCTION, "PORTAL_SECRET_KEY": "changeme-" + STRONG_KEY},
+            "PORTAL_SECRET_KEY looks like",
+        ),
+        (
+            {
+                **PRODUCTION,
+                "PORTAL_SECRET_KEY": STRONG_KEY,
+                "PORTAL_API_SECRETS": "leerlingen=" + "a" * 16,
+            },
+            "PORTAL_API_SECRETS: the secret of leerlingen",
+        ),
         ({"PORTAL_MAIL_BACKEND": "resend"}, "RESEND_API_KEY"),
         ({"PORTAL_MAIL_MAX_ATTEMPTS": "many"}, "whole number"),
         (
             {
                 "PORTAL_PORTAL_ENVIRONMENT": "production",
-                "PORTAL_SECRET_KEY": "s" * 40,
+                "PORTAL_SECRET_KEY": STRONG_KEY,
                 "PORTAL_PORTAL_BASE_URL": "https://p.example",
             },
             "mailbox",
@@ -59,7 +83,7 @@ def test_the_shipped_settings_file_is_complete() -> None:
         (
             {
                 "PORTAL_PORTAL_ENVIRONMENT": "production",
-                "PORTAL_SECRET_KEY": "s" * 40,
+                "PORTAL_SECRET_KEY": STRONG_KEY,
                 "PORTAL_MAIL_BACKEND": "resend",
                 "RESEND_API_KEY": "re_x",
                 "DATABASE_URL": "postgresql://db/portal",
@@ -71,6 +95,17 @@ def test_the_shipped_settings_file_is_complete() -> None:
 def test_a_missing_or_bad_setting_stops_the_start(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env=env)
+
+
+def test_production_starts_with_random_secrets() -> None:
+    settings = load_settings(
+        env={
+            **PRODUCTION,
+            "PORTAL_SECRET_KEY": STRONG_KEY,
+            "PORTAL_API_SECRETS": "leerlingen=9f2c4e1ab7d05e38",
+        }
+    )
+    assert settings.production and settings.api_secrets == {"leerlingen": "9f2c4e1ab7d05e38"}
 
 
 def test_without_a_base_url_other_commands_use_the_address_served(tmp_path: Path) -> None:
