@@ -60,6 +60,8 @@ class MailSettings:
     send_timeout_seconds: float = 10.0
     worker_in_process: bool = True
     max_attempts: int = 40
+    # Days a sent or failed mail (its links already removed) stays in the outbox for the audit.
+    sent_retention_days: int = 90
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,8 @@ def _validated(settings: Settings) -> Settings:
         )
     if identity.client_memory_size < 1:
         raise ConfigError("[identity] client_memory_size must be at least 1")
+    if mail.sent_retention_days < 1:
+        raise ConfigError("[mail] sent_retention_days must be at least 1")
     if mail.backend not in {"mailbox", "resend"}:
         raise ConfigError("[mail] backend must be 'mailbox' or 'resend'")
     if mail.backend == "resend" and not settings.resend_api_key:
@@ -286,18 +290,18 @@ def _validated(settings: Settings) -> Settings:
         if len(settings.secret_key) < 32:
             raise ConfigError(
                 "production needs PORTAL_SECRET_KEY in the environment (at least 32 characters;"
-                f" {MAKE_SECRET})"
+                f" {RANDOM_VALUE_HINT})"
             )
         if weak_secret(settings.secret_key, 96):
             raise ConfigError(
                 "PORTAL_SECRET_KEY looks like a placeholder or repeats itself; use a random"
-                f" value ({MAKE_SECRET})"
+                f" value ({RANDOM_VALUE_HINT})"
             )
         for resource, secret in settings.api_secrets.items():
             if weak_secret(secret, 48):
                 raise ConfigError(
                     f"PORTAL_API_SECRETS: the secret of {resource} looks like a placeholder or"
-                    f" repeats itself; use a random value ({MAKE_SECRET})"
+                    f" repeats itself; use a random value ({RANDOM_VALUE_HINT})"
                 )
         if mail.backend == "mailbox":
             raise ConfigError("the development mailbox cannot be used in production")
@@ -312,7 +316,7 @@ def _validated(settings: Settings) -> Settings:
     return settings
 
 
-MAKE_SECRET = "for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+RANDOM_VALUE_HINT = "for example `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
 PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "password", "example", "replace")
 
 
