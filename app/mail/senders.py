@@ -43,6 +43,9 @@ class OutgoingMail:
 
 class Sender(Protocol):
     name: str
+    # Whether the outbox row is the delivered copy (the development mailbox), so that its
+    # links must stay; a provider has the mail, so the stored links are removed after sending.
+    keeps_mail: bool
 
     async def send(self, mail: OutgoingMail) -> None: ...
 
@@ -51,6 +54,7 @@ class MailboxSender:
     """Development: the mail stays in the outbox, where /dev/mailbox shows it."""
 
     name = "mailbox"
+    keeps_mail = True
 
     async def send(self, mail: OutgoingMail) -> None:
         return None
@@ -62,6 +66,7 @@ PERMANENT_STATUSES = {400, 413, 422}
 
 class ResendSender:
     name = "resend"
+    keeps_mail = False
 
     def __init__(self, settings: Settings) -> None:
         self.api_key = settings.resend_api_key

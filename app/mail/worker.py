@@ -75,7 +75,35 @@ async def deliver_one(sender: Sender, settings: Settings) -> bool:
                 mail.id,
             )
             log.info("mail %s (%s) delivered by %s", mail.id, mail.kind, sender.name)
+        if not sender.keeps_mail:
+            await remove_links(mail.id)
     return True
+
+
+# The path of a mailed link that carries a token (activation, password reset, a school
+# administrator's access link), in PostgreSQL's regular-expression syntax.
+CAPABILITY_LINK = (
+    r"(/(?:activeren|wachtwoord-herstellen|backoffice/toegang)/)(?!applicaties/)[-A-Za-z0-9_]{12,}"
+)
+REMOVED = r"\1[verwijderd]"
+
+
+async def remove_links(mail_id: int | None = None) -> None:
+    """Blank the link tokens in the stored bodies of a mail that was sent or given up, or of
+    every such mail: the recipient has the link, and a copy of the database must not.
+    Recipient, subject, status and times stay, for the audit."""
+    only_one = "AND id = {}" if mail_id is not None else ""
+    await OutboxMail.raw(
+        f"""
+        UPDATE outbox_mail
+        SET html = regexp_replace(html, {{}}, {{}}, 'g'),
+            text = regexp_replace(text, {{}}, {{}}, 'g')
+        WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL)
+          AND (html ~ {{}} OR text ~ {{}}) {only_one}
+        """,  # noqa: S608 - only placeholders are interpolated
+        *(CAPABILITY_LINK, REMOVED, CAPABILITY_LINK, REMOVED, CAPABILITY_LINK, CAPABILITY_LINK),
+        *((mail_id,) if mail_id is not None else ()),
+    )
 
 
 async def _mark(
@@ -112,10 +140,17 @@ async def deliver_due(sender: Sender, settings: Settings, limit: int = BATCH) ->
     return count
 
 
-async def housekeeping() -> None:
-    """Remove what has expired: sessions, used or old tokens, stale rate-limit counters."""
+async def housekeeping(sender: Sender, settings: Settings) -> None:
+    """Remove what has expired: sessions, used or old tokens, stale rate-limit counters, sent
+    mail past its retention, and any link still stored in a sent mail."""
     from app.web.throttle import purge_stale
 
+    await OutboxMail.raw(
+        "DELETE FROM outbox_mail WHERE coalesce(sent_at, failed_at) < now() - {}::interval",
+        dt.timedelta(days=settings.mail.sent_retention_days),
+    )
+    if not sender.keeps_mail:
+        await remove_links()
     await OutboxMail.raw("DELETE FROM web_session WHERE expires_at < now()")
     await OutboxMail.raw("DELETE FROM account_token WHERE expires_at < now() - interval '7 days'")
     await purge_stale()
@@ -153,7 +188,7 @@ class Worker:
                 backlog = await deliver_due(self.sender, self.settings) >= BATCH
                 now = dt.datetime.now(dt.UTC)
                 if now - last_housekeeping > HOUSEKEEPING_EVERY:
-                    await housekeeping()
+                    await housekeeping(self.sender, self.settings)
                     last_housekeeping = now
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 # The database is away: try again at the next poll, so that mail flows again

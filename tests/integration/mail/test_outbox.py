@@ -148,6 +148,7 @@ async def test_two_workers_send_each_mail_once(committed: None, settings: Settin
 
     class SlowSender:
         name = "slow"
+        keeps_mail = True
 
         async def send(self, outgoing: OutgoingMail) -> None:
             await asyncio.sleep(0.02)
