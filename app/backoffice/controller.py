@@ -33,6 +33,8 @@ HOME = "/backoffice"
 QUEUE = "/backoffice/wachtrij"
 ACCESS = "/backoffice/toegang"
 KEEP_ALIVE_SECONDS = 15.0
+# How often an open live stream checks that its session still holds, at the least.
+SESSION_CHECK_SECONDS = 3.0
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -299,16 +301,25 @@ class BackofficeController(Controller):
 
         async def events() -> AsyncIterator[ServerSentEventMessage]:
             async with feed.subscribe() as changes:
+                quiet = 0.0
                 while True:
                     try:
-                        await asyncio.wait_for(changes.get(), timeout=KEEP_ALIVE_SECONDS)
+                        await asyncio.wait_for(changes.get(), timeout=SESSION_CHECK_SECONDS)
+                        changed = True
                     except TimeoutError:
-                        # A signed-out or expired session gets no more news.
-                        if await sessions.load(token, settings) is None:
-                            return
-                        yield ServerSentEventMessage(comment="keep-alive")
+                        changed = False
+                    # Checked before every event and every few seconds: a signed-out, expired
+                    # or deactivated session gets no more news.
+                    if await sessions.load(token, settings, touch_it=False) is None:
+                        return
+                    if changed:
+                        quiet = 0.0
+                        yield ServerSentEventMessage(event="queue", data="changed")
                         continue
-                    yield ServerSentEventMessage(event="queue", data="changed")
+                    quiet += SESSION_CHECK_SECONDS
+                    if quiet >= KEEP_ALIVE_SECONDS:
+                        quiet = 0.0
+                        yield ServerSentEventMessage(comment="keep-alive")
 
         # No buffering in a proxy in front, or the news would wait for more to come.
         return ServerSentEvent(events(), headers={**NO_STORE, "X-Accel-Buffering": "no"})

@@ -34,10 +34,11 @@ def cookie_name(settings: Settings) -> str:
 
 
 async def load(
-    token: str, settings: Settings, *, waiting_for_code: bool = False
+    token: str, settings: Settings, *, waiting_for_code: bool = False, touch_it: bool = True
 ) -> CurrentStaff | None:
     """The session's staff member; `waiting_for_code` asks for a session that has passed the
-    password but not yet the second factor (only the code page does)."""
+    password but not yet the second factor (only the code page does). `touch_it=False` checks
+    without counting as activity (an open live stream is not someone at work)."""
     digest = token_hash(token)
     idle = dt.timedelta(minutes=settings.accounts.staff_session_idle_minutes)
     rows = await StaffSession.raw(
@@ -54,7 +55,8 @@ async def load(
     if not rows:
         return None
     row = rows[0]
-    await touch(StaffSession, digest, row)
+    if touch_it:
+        await touch(StaffSession, digest, row)
     return CurrentStaff(row["id"], row["username"], row["role"], digest)
 
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 
 from app.applications import service as applications
 from app.applications.tables import Application
-from app.backoffice import service
+from app.backoffice import controller, service
 from app.backoffice.tables import AuditEvent
 from app.identity.tables import Client
 from app.mail.tables import OutboxMail
-from tests.conftest import browser_for
+from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
 from tests.integration.backoffice.helpers import as_staff, staff_browser
 
@@ -197,3 +198,36 @@ async def test_the_decision_mail_speaks_each_recipients_language(
     # The partner chose English; the contact has no account, so Dutch.
     assert "approved" in subjects[partner["account"].email].lower()
     assert "goedgekeurd" in subjects["dev@partner.be"].lower()
+
+
+async def open_stream(desk: Browser) -> asyncio.Task[httpx.Response]:
+    stream = asyncio.create_task(desk.get("/backoffice/wachtrij/live"))
+    await asyncio.sleep(0.3)
+    return stream
+
+
+async def test_the_live_queue_stops_at_the_first_event_after_sign_out(
+    app: Any, committed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        controller, "SESSION_CHECK_SECONDS", 60.0, raising=False
+    )  # only events wake it
+    desk = await staff_browser(app, await make_staff())
+    stream = await open_stream(desk)
+    app.state.queue_feed._changed()
+    await asyncio.sleep(0.3)
+    assert (await desk.submit("/backoffice/afmelden")).status_code == 303
+    app.state.queue_feed._changed()
+    answer = await asyncio.wait_for(stream, timeout=5)
+    assert answer.text.count("event: queue") == 1, "news while signed in, none after"
+
+
+async def test_the_live_queue_of_an_ended_session_stops_within_seconds(
+    app: Any, committed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(controller, "SESSION_CHECK_SECONDS", 0.2, raising=False)
+    desk = await staff_browser(app, await make_staff())
+    stream = await open_stream(desk)
+    assert (await desk.submit("/backoffice/afmelden")).status_code == 303
+    answer = await asyncio.wait_for(stream, timeout=3)
+    assert answer.status_code == 200 and "event: queue" not in answer.text
