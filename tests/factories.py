@@ -49,6 +49,21 @@ def path_of(url: str) -> str:
     return urlsplit(url).path
 
 
+def large_png() -> bytes:
+    """4096 × 4096 pixels in about 60 kB: cheap to send, a quarter of a second to decode."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (4096, 4096), "#f4f1ea")
+    draw = ImageDraw.Draw(image)
+    for step in range(0, 4096, 1024):
+        draw.line((0, step, 4096, 4096 - step), fill="#0b5cad", width=3)
+    output = io.BytesIO()
+    image.save(output, format="PNG", optimize=True)
+    return output.getvalue()
+
+
 def png_bytes(
     width: int = 64,
     height: int = 64,

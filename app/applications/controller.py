@@ -31,6 +31,10 @@ from app.web.render import page, redirect
 from app.web.sessions import requires_profile, signed_in
 from app.web.throttle import Blocked
 
+# Room for the longest list "Toegang aanvragen" takes, percent-encoded, and the CSRF token: a
+# larger post is refused from its Content-Length, before a byte of it is read.
+ACCESS_REQUEST_BODY_LIMIT = 4 * access.MOST_TEXT + 1024
+
 
 def _settings(state: State) -> Settings:
     settings: Settings = state.settings
@@ -333,7 +337,9 @@ class ApplicationController(Controller):
     ) -> Response[Any]:
         return await self._access_request(request, application_id, AccessRequestForm())
 
-    @post("/{application_id:uuid}/toegang-aanvragen")
+    @post(
+        "/{application_id:uuid}/toegang-aanvragen", request_max_body_size=ACCESS_REQUEST_BODY_LIMIT
+    )
     async def access_request(
         self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
     ) -> Response[Any]:

@@ -43,6 +43,7 @@ from app.web.sessions import cookie_name as session_cookie
 from app.web.templating import ASSETS, make_environment, template_config
 
 log = logging.getLogger(__name__)
+FORM_BODY_LIMIT = 256 * 1024
 
 
 def build(settings: Settings | None = None) -> Litestar:
@@ -127,6 +128,9 @@ def build(settings: Settings | None = None) -> Litestar:
         before_send=[security_headers_hook(settings.production)],
         template_config=template_config(make_environment(settings)),
         plugins=[HTMXPlugin()],
+        # Forms are small; the routes that take a logo say so themselves. A larger body is
+        # refused (413) from its Content-Length, before any of it is read.
+        request_max_body_size=FORM_BODY_LIMIT,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=None,
         state=State({"settings": settings, "tokens": tokens, "queue_feed": queue_feed}),

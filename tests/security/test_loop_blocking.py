@@ -2,8 +2,9 @@
 handler that spends a quarter of a second of CPU on the loop delays every school's integration.
 
 A heartbeat task measures how late the loop wakes it while a request runs. Every POST route is
-driven by every identity with large but valid-looking input: each form field near the size a
-browser would allow, a list of 50,000 addresses (1 MB) and a 4096 × 4096 logo. A route that
+driven by every identity with large but valid-looking input: once within the 256 kB a form may
+send (every field full, 2,000 addresses, a 4096 × 4096 logo) so that it reaches the handler, and
+once far beyond it (50,000 addresses, 1 MB), which must be refused as cheaply. A route that
 holds the loop longer than `STALL` fails the sweep, which a second test shows with a route
 added to a test app that decodes an image on the loop.
 """
@@ -21,14 +22,15 @@ from typing import Any
 import pytest
 from litestar import post
 from litestar.routes import HTTPRoute
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from app import create_app
 from app.backoffice import service as backoffice
 from app.config import Settings
+from app.web.application import FORM_BODY_LIMIT
 from app.web.forms import Form
 from tests.conftest import Browser, browser_for
-from tests.factories import make_account, make_partner, make_staff, submit_application
+from tests.factories import large_png, make_account, make_partner, make_staff, submit_application
 from tests.integration.backoffice.helpers import as_staff, staff_browser
 from tests.integration.partners.test_profiles import sign_in_as
 from tests.security.test_access_control import signed_in_partner
@@ -49,27 +51,26 @@ def every_form(base: type[Form] = Form) -> list[type[Form]]:
 
 @cache
 def large_logo() -> bytes:
-    """4096 × 4096 pixels in about 100 kB: cheap to send, a quarter of a second to decode."""
-    image = Image.new("RGB", (4096, 4096), "#f4f1ea")
-    draw = ImageDraw.Draw(image)
-    for step in range(0, 4096, 64):
-        draw.line((0, step, 4096, 4096 - step), fill="#0b5cad", width=3)
-    output = io.BytesIO()
-    image.save(output, format="PNG", optimize=True)
-    return output.getvalue()
+    return large_png()
 
 
-def large_input() -> dict[str, Any]:
+def large_input(addresses: int, text: int) -> dict[str, Any]:
     """Every field any form knows, full: long text, and long lists where a list is read."""
     names = {name for form in every_form() for name in form.fields}
-    data: dict[str, Any] = dict.fromkeys(names, "Lange maar geldige tekst. " * 400)
-    data["addresses"] = "\n".join(f"beheerder{n}@school{n % 97}.be" for n in range(50_000))
+    data: dict[str, Any] = dict.fromkeys(names, ("Lange maar geldige tekst. " * 400)[:text])
+    data["addresses"] = "\n".join(f"beheerder{n}@school{n % 97}.be" for n in range(addresses))
     data["email"] = "beheerder@school.be"
     # Lists stay within the 1,000 form parts a request may have.
-    data["grant"] = [f"{100000 + n}:leerlingen" for n in range(600)]
-    data["apis"] = ["leerlingen", "personeel"] * 100
-    data["categories"] = [str(n % 9 + 1) for n in range(100)]
+    data["grant"] = [f"{100000 + n}:leerlingen" for n in range(300)]
+    data["apis"] = ["leerlingen", "personeel"] * 50
+    data["categories"] = [str(n % 9 + 1) for n in range(50)]
     return data
+
+
+# Within the 256 kB a form may send, so that it reaches the handler; and far beyond it (1 MB of
+# addresses), which must be refused as cheaply.
+WITHIN_LIMITS = {"addresses": 2_000, "text": 1_500}
+OVERSIZED = {"addresses": 50_000, "text": 10_000}
 
 
 @asynccontextmanager
@@ -93,33 +94,41 @@ async def loop_watch() -> AsyncIterator[list[float]]:
         await beating
 
 
-async def post_large(browser: Browser, path: str) -> float:
-    if "csrftoken" not in browser.cookies:
+async def post_large(
+    browser: Browser, path: str, size: dict[str, int], limit: int = FORM_BODY_LIMIT
+) -> float:
+    if browser.csrf_token is None:
         await browser.get("/")
-    data = {**large_input(), "_csrf_token": browser.cookies["csrftoken"]}
+    data = {**large_input(**size), "_csrf_token": browser.csrf_token}
     files = {"logo": ("logo.png", large_logo(), "image/png")}
     async with loop_watch() as longest:
         answer = await browser.post(path, data=data, files=files)
     assert answer.status_code < 500, f"{path}: {answer.status_code}"
-    assert "Bad Request" not in answer.text, f"{path}: the sweep's input must reach the handler"
+    if size is WITHIN_LIMITS and limit >= FORM_BODY_LIMIT:
+        assert answer.status_code != 413, f"{path}: the sweep's input must reach the handler"
+        assert "Bad Request" not in answer.text, f"{path}: the sweep's input must be readable"
     return longest[0]
 
 
 async def stalling_routes(app: Any, people: dict[str, Browser]) -> list[str]:
     """Every (identity, route) whose request held the loop longer than STALL."""
-    paths = [
-        example_path(route.path)
+    routes = [
+        (example_path(route.path), handler.resolve_request_max_body_size() or FORM_BODY_LIMIT)
         for route in app.routes
-        if isinstance(route, HTTPRoute) and "POST" in route.methods
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if "POST" in handler.http_methods
     ]
     found = []
     for who, browser in people.items():
-        for path in paths:
+        for path, limit in routes:
             if path.endswith("/afmelden"):
                 continue  # signing out would end the identity's session for the next routes
-            held = await post_large(browser, path)
-            if held > STALL:
-                found.append(f"{who} POST {path}: {held:.3f} s")
+            for size in (WITHIN_LIMITS, OVERSIZED):
+                held = await post_large(browser, path, size, limit)
+                if held > STALL:
+                    label = "within limits" if size is WITHIN_LIMITS else "oversized"
+                    found.append(f"{who} POST {path} ({label}): {held:.3f} s")
     return found
 
 
@@ -161,5 +170,21 @@ async def test_a_route_that_holds_the_loop_is_caught(settings: Settings) -> None
     test_app = create_app(settings)
     test_app.register(careless)
     async with browser_for(test_app) as visitor:
-        held = await post_large(visitor, "/test/logo-op-de-lus")
+        held = await post_large(visitor, "/test/logo-op-de-lus", WITHIN_LIMITS)
     assert held > STALL, f"the heartbeat saw only {held:.3f} s"
+
+
+async def test_a_body_larger_than_the_form_takes_is_refused_unread(
+    app: Any, transaction: None
+) -> None:
+    original = SAMPLES["uuid"]
+    try:
+        partner = (await identities(app))["partner"]
+        access = f"/applicaties/{SAMPLES['uuid']}/toegang-aanvragen"
+    finally:
+        SAMPLES["uuid"] = original
+    addresses = "\n".join(f"beheerder{n}@school{n % 97}.be" for n in range(50_000))
+    for path, body in ((access, addresses), ("/applicaties/nieuw", "x" * 300_000)):
+        answer = await partner.submit(path, {"addresses": body, "description": body})
+        assert answer.status_code == 413, path
+        assert "Te veel verstuurd" in answer.text, "the error page, in Dutch"
