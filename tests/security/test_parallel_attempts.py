@@ -17,10 +17,12 @@ import pytest
 
 from app.accounts import passwords
 from app.accounts import service as accounts
+from app.backoffice import service as backoffice
 from app.backoffice import totp
 from app.backoffice.tables import Staff
 from app.crypto import sealer_of
-from app.web.throttle import SIGN_IN_ACCOUNT, Blocked
+from app.partners import service as partners
+from app.web.throttle import INVITATION_ACCOUNT, SIGN_IN_ACCOUNT, Blocked
 from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
 
 pytestmark = pytest.mark.anyio
@@ -106,3 +108,47 @@ async def test_parallel_access_requests_stay_within_the_days_quota(
     )
     sent = await AccessRequest.count().where(AccessRequest.application == application_id)
     assert sent == access.MOST_PER_DAY, f"{sent} requests sent"
+
+
+async def test_parallel_wrong_staff_passwords_check_no_more_than_the_limit(
+    app: Any, committed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    username = await make_staff()
+    checked: list[str] = []
+    verify = passwords.verify_password
+
+    async def counted(stored: str | None, password: str) -> bool:
+        checked.append(password)
+        return await verify(stored, password)
+
+    monkeypatch.setattr(passwords, "verify_password", counted)
+    outcomes = await asyncio.gather(
+        *(
+            backoffice.sign_in(username, f"Verkeerd!Wachtwoord{n}", f"192.0.2.{n}")
+            for n in range(PARALLEL)
+        ),
+        return_exceptions=True,
+    )
+    assert len(checked) <= backoffice.STAFF_SIGN_IN.free, f"{len(checked)} passwords checked"
+    assert all(isinstance(outcome, Exception) for outcome in outcomes)
+    with pytest.raises(Blocked):
+        await backoffice.sign_in(username, PASSWORD, "192.0.2.200")
+
+
+async def test_parallel_wrong_invitation_codes_check_no_more_than_the_limit(
+    app: Any, committed: None
+) -> None:
+    owner = await make_partner(listed=False)
+    code = await partners.create_invitation(owner["account"].id)  # type: ignore[attr-defined]
+    newcomer = await make_account()
+    outcomes = await asyncio.gather(
+        *(
+            partners.link_with_code(newcomer.id, f"FOUT-{n:04d}", f"192.0.2.{n}")
+            for n in range(PARALLEL)
+        ),
+        return_exceptions=True,
+    )
+    wrong = sum(isinstance(outcome, partners.InvitationProblem) for outcome in outcomes)
+    assert wrong <= INVITATION_ACCOUNT.free, f"{wrong} codes checked"
+    with pytest.raises(Blocked):
+        await partners.link_with_code(newcomer.id, code, "192.0.2.200")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import io
 import re
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -256,3 +257,24 @@ async def test_every_form_post_takes_any_text(app: Any, transaction: None) -> No
                 continue  # signing out would end the identity's session for the next routes
             answer = await browser.submit(path, nasty)
             assert answer.status_code < 500, f"{who} {path}: {answer.status_code}"
+
+
+async def test_thousands_of_characters_as_a_name_are_refused_in_the_routes_own_format(
+    client: Browser,
+) -> None:
+    """A 4,000-character client id, user name or e-mail address, tried often enough to be
+    counted by the rate limits, whose keys must stay within PostgreSQL's index row limit."""
+    long = secrets.token_hex(2000)  # random, so that PostgreSQL cannot compress it small
+    for _ in range(7):
+        token = await client.post(
+            "/connect/token",
+            data={"grant_type": "client_credentials", "client_id": long, "client_secret": "s"},
+        )
+        assert token.status_code in {400, 429}
+        assert token.json()["error"] == "invalid_client"
+        staff = await client.submit(
+            "/backoffice/aanmelden", {"username": long, "password": "Verkeerd!1"}
+        )
+        assert staff.status_code in {422, 429} and "text/html" in staff.headers["content-type"]
+        partner = await client.submit("/aanmelden", {"email": long + "@x.be", "password": "V!1a"})
+        assert partner.status_code in {422, 429} and "text/html" in partner.headers["content-type"]
