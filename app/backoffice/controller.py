@@ -23,6 +23,7 @@ from app.backoffice.live import QueueFeed
 from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
 from app.config import Settings
 from app.crypto import Sealer, sealer_of
+from app.db import UNAVAILABLE
 from app.web.errors import error_page
 from app.web.i18n import _, local_time
 from app.web.inputs import page_number
@@ -302,17 +303,24 @@ class BackofficeController(Controller):
         async def events() -> AsyncIterator[ServerSentEventMessage]:
             async with feed.subscribe() as changes:
                 quiet = 0.0
+                changed = False
                 while True:
                     try:
                         await asyncio.wait_for(changes.get(), timeout=SESSION_CHECK_SECONDS)
                         changed = True
                     except TimeoutError:
-                        changed = False
+                        pass
                     # Checked before every event and every few seconds: a signed-out, expired
                     # or deactivated session gets no more news.
-                    if await sessions.load(token, settings, touch_it=False) is None:
-                        return
+                    try:
+                        if await sessions.load(token, settings, touch_it=False) is None:
+                            return
+                    except UNAVAILABLE:
+                        # The database is away: nothing is sent until the session can be
+                        # checked again; the news waits (the listener reports its return).
+                        continue
                     if changed:
+                        changed = False
                         quiet = 0.0
                         yield ServerSentEventMessage(event="queue", data="changed")
                         continue

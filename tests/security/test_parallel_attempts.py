@@ -29,18 +29,24 @@ pytestmark = pytest.mark.anyio
 PARALLEL = 30
 
 
-async def test_parallel_wrong_passwords_check_no_more_than_the_limit(
-    app: Any, committed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    account = await make_account()
-    checked: list[str] = []
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password the service actually checks, in order."""
+    seen: list[str] = []
     verify = passwords.verify_password
 
     async def counted(stored: str | None, password: str) -> bool:
-        checked.append(password)
+        seen.append(password)
         return await verify(stored, password)
 
     monkeypatch.setattr(passwords, "verify_password", counted)
+    return seen
+
+
+async def test_parallel_wrong_passwords_check_no_more_than_the_limit(
+    app: Any, committed: None, checked: list[str]
+) -> None:
+    account = await make_account()
     attempts = [
         accounts.sign_in(account.email, f"Verkeerd!Wachtwoord{n}", f"192.0.2.{n}")
         for n in range(PARALLEL)
@@ -111,17 +117,9 @@ async def test_parallel_access_requests_stay_within_the_days_quota(
 
 
 async def test_parallel_wrong_staff_passwords_check_no_more_than_the_limit(
-    app: Any, committed: None, monkeypatch: pytest.MonkeyPatch
+    app: Any, committed: None, checked: list[str]
 ) -> None:
     username = await make_staff()
-    checked: list[str] = []
-    verify = passwords.verify_password
-
-    async def counted(stored: str | None, password: str) -> bool:
-        checked.append(password)
-        return await verify(stored, password)
-
-    monkeypatch.setattr(passwords, "verify_password", counted)
     outcomes = await asyncio.gather(
         *(
             backoffice.sign_in(username, f"Verkeerd!Wachtwoord{n}", f"192.0.2.{n}")
