@@ -286,11 +286,12 @@ async def test_a_route_added_later_is_bounded_from_the_start(
     """A careless new page that hands its path parameter straight to PostgreSQL: the odd
     addresses of the sweep still get the 400 page, never an error."""
     from litestar import get
+    from litestar.params import FromPath
 
     from app import create_app
 
     @get("/test/zoek/{name:str}")
-    async def careless(name: str) -> str:
+    async def careless(name: FromPath[str]) -> str:
         rows = await Partner.raw("SELECT count(*) AS n FROM partner WHERE name = {}", name)
         return str(rows[0]["n"])
 
