@@ -87,6 +87,8 @@ class IdentitySettings:
     signing_algorithm: str = "ES256"
     # Clients each process keeps in memory, least recently used forgotten first.
     client_memory_size: int = 200_000
+    # Months a secret generated in the portal stays valid (imported and linked ones keep theirs).
+    secret_lifetime_months: int = 12
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(
             f"[identity] signing_algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}"
         )
+    if identity.secret_lifetime_months < 1:
+        raise ConfigError("[identity] secret_lifetime_months must be at least 1")
     if identity.client_memory_size < 1:
         raise ConfigError("[identity] client_memory_size must be at least 1")
     if mail.sent_retention_days < 1:

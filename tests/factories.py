@@ -249,3 +249,30 @@ async def token_status(browser: Any, client_id: str, secret: str) -> int:
     )
     status: int = response.status_code
     return status
+
+
+async def generate_secret(
+    account_id: Any, application_id: Any, overlap_days: int | None = 0
+) -> str:
+    """ "Genereer secret" through the service, and the secret the page after it shows once."""
+    import uuid
+
+    from app.applications import service
+    from app.config import get_settings
+    from app.crypto import sealer_of
+
+    settings = get_settings()
+    session = f"test-{uuid.uuid4().hex}"
+    await service.generate_secret(
+        account_id,
+        application_id,
+        label="",
+        overlap_days=overlap_days,
+        confirmed=True,
+        session_hash=session,
+        sealer=sealer_of(settings),
+        settings=settings,
+    )
+    secret = await service.take_new_secret(account_id, application_id, session, sealer_of(settings))
+    assert secret is not None
+    return secret

@@ -23,8 +23,10 @@ from app.applications.forms import (
     AccessRequestForm,
     ApplicationForm,
     LinkClientForm,
+    SecretForm,
 )
 from app.config import Settings
+from app.crypto import sealer_of
 from app.identity.service import issuer
 from app.web.i18n import _
 from app.web.render import page, redirect
@@ -236,9 +238,14 @@ class ApplicationController(Controller):
         application_id: UUID,
         *,
         message_key: str = "",
-        new_secret: str | None = None,
+        secret_form: SecretForm | None = None,
+        status_code: int = 200,
     ) -> Response[Any]:
         application = await self._get(request, application_id)
+        account = signed_in(request)
+        new_secret = await service.take_new_secret(
+            account.id, application_id, account.session_hash, sealer_of(_settings(state))
+        )
         return page(
             request,
             "applications/detail.html",
@@ -247,13 +254,14 @@ class ApplicationController(Controller):
                 "apis": _settings(state).apis,
                 "message_key": message_key,
                 "new_secret": new_secret,
+                "secret_form": secret_form or SecretForm(),
                 "requests": await access.sent_requests(signed_in(request).id, application_id),
                 "history": await access.access_history(signed_in(request).id, application_id),
                 "overlaps": list(OVERLAPS),
                 "issuer": issuer(_settings(state)),
             },
+            status_code=status_code,
             # A new secret is shown this once: not stored by the browser or a proxy.
-            status_code=201 if new_secret else 200,
             headers=NO_STORE if new_secret else None,
         )
 
@@ -309,14 +317,40 @@ class ApplicationController(Controller):
         self, request: Request[Any, Any, Any], state: State, application_id: FromPath[UUID]
     ) -> Response[Any]:
         account = signed_in(request)
-        overlap = OVERLAPS.get(str((await request.form()).get("overlap", "0")), 0)
+        form = SecretForm(await request.form())
+        if not form.validate():
+            return await self._detail(
+                request, state, application_id, secret_form=form, status_code=422
+            )
+        settings = _settings(state)
         try:
-            secret = await service.generate_secret(account.id, application_id, overlap)
+            await service.generate_secret(
+                account.id,
+                application_id,
+                label=form.label,
+                overlap_days=form.overlap_days,
+                confirmed=form.confirmed,
+                session_hash=account.session_hash,
+                sealer=sealer_of(settings),
+                settings=settings,
+            )
         except service.NotFound:
             raise NotFoundException() from None
         except service.NoClient:
             return redirect(request, f"/applicaties/{application_id}")
-        return await self._detail(request, state, application_id, new_secret=secret)
+        except service.RecentlyUsed as used:
+            return await self._confirm(request, application_id, used.secrets, form=form)
+        # Post/redirect/get: the page after the redirect shows the secret once; reloading it,
+        # Back or a bookmark never makes another.
+        return redirect(request, f"/applicaties/{application_id}?melding=secret#secrets")
+
+    @get("/{application_id:uuid}/secrets")
+    async def secrets_page(
+        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+    ) -> Response[Any]:
+        """Back or a bookmark after "Genereer secret": the application page, nothing made."""
+        await self._get(request, application_id)
+        return redirect(request, f"/applicaties/{application_id}#secrets")
 
     @post("/{application_id:uuid}/secrets/{secret_id:int}/intrekken")
     async def revoke_secret(
@@ -325,11 +359,49 @@ class ApplicationController(Controller):
         application_id: FromPath[UUID],
         secret_id: FromPath[int],
     ) -> Response[Any]:
+        confirmed = (await request.form()).get("confirm") == "yes"
         try:
-            await service.revoke_secret(signed_in(request).id, application_id, secret_id)
+            await service.revoke_secret(
+                signed_in(request).id, application_id, secret_id, confirmed=confirmed
+            )
         except service.NotFound:
             raise NotFoundException() from None
+        except service.RecentlyUsed as used:
+            return await self._confirm(request, application_id, used.secrets, revoking=secret_id)
         return redirect(request, f"/applicaties/{application_id}?melding=ingetrokken#secrets")
+
+    @get("/{application_id:uuid}/secrets/{secret_id:int}/intrekken")
+    async def revoke_page(
+        self,
+        request: Request[Any, Any, Any],
+        application_id: FromPath[UUID],
+        secret_id: FromPath[int],
+    ) -> Response[Any]:
+        await self._get(request, application_id)
+        return redirect(request, f"/applicaties/{application_id}#secrets")
+
+    async def _confirm(
+        self,
+        request: Request[Any, Any, Any],
+        application_id: UUID,
+        secrets: list[dict[str, Any]],
+        *,
+        form: SecretForm | None = None,
+        revoking: int | None = None,
+    ) -> Response[Any]:
+        """Live software used these secrets lately: say when, and ask before they stop."""
+        return page(
+            request,
+            "applications/confirm_secret.html",
+            {
+                "application": await self._get(request, application_id),
+                "secrets": secrets,
+                "form": form,
+                "revoking": revoking,
+            },
+            status_code=409,
+            headers=NO_STORE,
+        )
 
     @get("/{application_id:uuid}/toegang-aanvragen", name="access_request")
     async def access_request_page(

@@ -9,7 +9,10 @@ from typing import Any
 from app.web.forms import Form
 from app.web.i18n import _
 
-OVERLAPS = {"0": 0, "1": 1, "7": 7, "30": 30}
+# How long earlier secrets stay valid after a new one: "keep" (until revoked, the default,
+# so that live software never stops by surprise) or a number of days.
+OVERLAPS: dict[str, int | None] = {"keep": None, "0": 0, "1": 1, "7": 7, "30": 30}
+LABEL_LENGTH = 60
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,22 @@ class LinkClientForm(Form):
     def clean(self) -> None:
         self.client_id = self.required("client_id", _("Enter the client ID."))
         self.client_secret = self.required("client_secret", _("Enter the client secret."))
+
+
+class SecretForm(Form):
+    """Genereer secret: an optional name, and what happens to the earlier secrets."""
+
+    fields = ("label", "overlap", "confirm")
+
+    def clean(self) -> None:
+        self.label = self.values["label"].strip()
+        if len(self.label) > LABEL_LENGTH:
+            self.add_error("label", _("Use at most %(limit)s characters.", limit=LABEL_LENGTH))
+        choice = self.values["overlap"] or "keep"
+        if choice not in OVERLAPS:
+            self.add_error("overlap", _("Choose how long the earlier secrets stay valid."))
+        self.overlap_days = OVERLAPS.get(choice)
+        self.confirmed = self.values["confirm"] == "yes"
 
 
 class AccessRequestForm(Form):

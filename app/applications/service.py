@@ -7,6 +7,7 @@ account's own partner profile; another partner's application is "not found".
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -15,8 +16,9 @@ from app.accounts.tables import Account
 from app.applications.forms import ApplicationData
 from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
 from app.config import Settings, get_settings
+from app.crypto import Sealer
 from app.identity.service import matching_secret, new_secret, secret_hash
-from app.identity.tables import Client, ClientSecret, ScopeGrant
+from app.identity.tables import Client, ClientSecret, ScopeGrant, SecretReveal
 from app.mail import service as mail
 from app.partners.tables import Partner
 from app.piccolo_conf import DB
@@ -100,9 +102,11 @@ async def get(account_id: UUID, application_id: UUID) -> dict[str, Any]:
     application["schools"] = {}
     if application["client_pk"]:
         application["secrets"] = await ClientSecret.raw(
-            "SELECT id, description, created_at, expires_at, revoked_at, last_used_at,"
-            " revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AS valid"
-            " FROM client_secret WHERE client = {} ORDER BY created_at DESC",
+            "SELECT id, description, hint, label, created_at, expires_at, revoked_at,"
+            " last_used_at, revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+            " AS valid, coalesce(last_used_at > now() - make_interval(days => {}), false)"
+            " AS recently_used FROM client_secret WHERE client = {} ORDER BY created_at DESC",
+            RECENT_USE_DAYS,
             application["client_pk"],
         )
         grants = await ScopeGrant.raw(
@@ -303,39 +307,118 @@ async def update(account_id: UUID, application_id: UUID, data: ApplicationData) 
             )
 
 
-async def generate_secret(account_id: UUID, application_id: UUID, overlap_days: int) -> str:
-    """A new client secret, shown once. Earlier secrets stay valid for the chosen overlap."""
+# A secret used this recently is in live use: shortening or revoking it needs a confirmation.
+RECENT_USE_DAYS = 30
+# A new secret waits this long for the page view that shows it.
+REVEAL_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class RecentlyUsed(Exception):
+    """These secrets were used lately; the partner must confirm before they stop."""
+
+    secrets: list[dict[str, Any]]
+
+
+def _reveal_context(session_hash: str, application_id: UUID) -> str:
+    return f"secret-reveal:{session_hash}:{application_id}"
+
+
+async def generate_secret(
+    account_id: UUID,
+    application_id: UUID,
+    *,
+    label: str,
+    overlap_days: int | None,
+    confirmed: bool,
+    session_hash: str,
+    sealer: Sealer,
+    settings: Settings,
+) -> None:
+    """A new client secret, kept sealed for the one page view that shows it. Earlier secrets
+    stay valid until revoked, or for `overlap_days`; shortening one that live software used
+    in the last 30 days raises RecentlyUsed unless `confirmed`."""
     async with DB.transaction():
         application = await get(account_id, application_id)
         if application["status"] != APPROVED or not application["client_pk"]:
             raise NoClient()
+        if overlap_days is not None and not confirmed:
+            ends = dt.datetime.now(dt.UTC) + dt.timedelta(days=overlap_days)
+            shortened = [
+                secret
+                for secret in application["secrets"]
+                if secret["valid"]
+                and secret["recently_used"]
+                and (secret["expires_at"] is None or secret["expires_at"] > ends)
+            ]
+            if shortened:
+                raise RecentlyUsed(shortened)
         secret = new_secret()
+        if overlap_days is not None:
+            await ClientSecret.raw(
+                "UPDATE client_secret SET expires_at = least(coalesce(expires_at, 'infinity'),"
+                " now() + make_interval(days => {})) WHERE client = {} AND revoked_at IS NULL",
+                overlap_days,
+                application["client_pk"],
+            )
+        rows = await ClientSecret.raw(
+            "INSERT INTO client_secret (client, value_hash, description, hint, label, expires_at)"
+            " VALUES ({}, {}, 'portal', {}, {}, now() + make_interval(months => {})) RETURNING id",
+            application["client_pk"],
+            secret_hash(secret),
+            secret[-4:],
+            label,
+            settings.identity.secret_lifetime_months,
+        )
+        await SecretReveal.raw(
+            "INSERT INTO secret_reveal (session_hash, application, client_secret, sealed)"
+            " VALUES ({}, {}, {}, {}) ON CONFLICT (session_hash, application) DO UPDATE SET"
+            " client_secret = excluded.client_secret, sealed = excluded.sealed,"
+            " created_at = now()",
+            session_hash,
+            application_id,
+            rows[0]["id"],
+            sealer.seal(secret, _reveal_context(session_hash, application_id)),
+        )
+
+
+async def take_new_secret(
+    account_id: UUID, application_id: UUID, session_hash: str, sealer: Sealer
+) -> str | None:
+    """The secret this session just made for the application, once: the view deletes it."""
+    await get(account_id, application_id)
+    rows = await SecretReveal.raw(
+        "DELETE FROM secret_reveal WHERE session_hash = {} AND application = {}"
+        " AND created_at > now() - make_interval(mins => {}) RETURNING sealed",
+        session_hash,
+        application_id,
+        REVEAL_MINUTES,
+    )
+    if not rows:
+        return None
+    return sealer.open(rows[0]["sealed"], _reveal_context(session_hash, application_id))
+
+
+async def revoke_secret(
+    account_id: UUID, application_id: UUID, secret_id: int, *, confirmed: bool = False
+) -> None:
+    """Revoke one secret of the account's application; one used in the last 30 days raises
+    RecentlyUsed unless `confirmed`."""
+    async with DB.transaction():
+        application = await get(account_id, application_id)
+        if not application["client_pk"]:
+            raise NotFound()
+        chosen = [secret for secret in application["secrets"] if secret["id"] == secret_id]
+        if not chosen:
+            raise NotFound()
+        if chosen[0]["recently_used"] and chosen[0]["revoked_at"] is None and not confirmed:
+            raise RecentlyUsed(chosen)
         await ClientSecret.raw(
-            "UPDATE client_secret SET expires_at = least(coalesce(expires_at, 'infinity'),"
-            " now() + make_interval(days => {})) WHERE client = {} AND revoked_at IS NULL",
-            overlap_days,
+            "UPDATE client_secret SET revoked_at = now() WHERE id = {} AND client = {}"
+            " AND revoked_at IS NULL",
+            secret_id,
             application["client_pk"],
         )
-        await ClientSecret.insert(
-            ClientSecret(
-                client=application["client_pk"],
-                value_hash=secret_hash(secret),
-                description="portal",
-            )
-        )
-    return secret
-
-
-async def revoke_secret(account_id: UUID, application_id: UUID, secret_id: int) -> None:
-    application = await get(account_id, application_id)
-    if not application["client_pk"]:
-        raise NotFound()
-    await ClientSecret.raw(
-        "UPDATE client_secret SET revoked_at = now() WHERE id = {} AND client = {}"
-        " AND revoked_at IS NULL",
-        secret_id,
-        application["client_pk"],
-    )
 
 
 async def archive(application_id: UUID) -> None:

@@ -6,6 +6,7 @@ from piccolo.columns import (
     BigSerial,
     Boolean,
     ForeignKey,
+    Integer,
     Serial,
     Text,
     Timestamptz,
@@ -38,6 +39,23 @@ class ClientSecret(Table, tablename="client_secret"):
     expires_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
     last_used_at = Timestamptz(null=True, default=None)
+    # The last four characters, to tell secrets apart ('' for imported and linked ones).
+    hint = Varchar(length=4, default="")
+    # A name the partner may give ("productie", "test-server").
+    label = Varchar(length=60, default="")
+    # Days before expiry of the last warning mailed (30, 14, 7, 1), so each goes once.
+    warned_days = Integer(null=True, default=None)
+
+
+class SecretReveal(Table, tablename="secret_reveal"):
+    """A new secret, sealed, waiting for the one page view that shows it to the session that
+    made it (post/redirect/get: never in a URL, never shown twice)."""
+
+    session_hash = Varchar(length=64, primary_key=True)
+    application = UUID()
+    client_secret = Integer()
+    sealed = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 class ScopeGrant(Table, tablename="scope_grant"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -80,25 +81,60 @@ async def test_request_link_and_generate_a_secret(
     await page.get_by_text("Goedgekeurd", exact=True).wait_for()
     assert "2 scholen" in await page.locator(".api-list").inner_text()
 
-    await page.get_by_label("Eerdere secrets blijven geldig gedurende").select_option("1")
-    await page.get_by_role("button", name="Genereer secret").click()
-    secret = (await page.locator("#new-secret").inner_text()).strip()
-    await visitor.check("secret")
+    # The linked client's secret is in live use; the defaults keep it valid.
     async with httpx.AsyncClient(base_url=live_server.base) as software:
-        for value in (secret, "bestaand-geheim-0123456789"):
-            response = await software.post(
+
+        async def token(secret: str) -> httpx.Response:
+            return await software.post(
                 "/connect/token",
                 data={
                     "grant_type": "client_credentials",
                     "client_id": client_id,
-                    "client_secret": value,
+                    "client_secret": secret,
                 },
             )
+
+        assert (await token("bestaand-geheim-0123456789")).status_code == 200
+        await page.get_by_label("Naam").fill("productieserver")
+        await page.get_by_role("button", name="Genereer secret").click()
+        secret = (await page.locator("#new-secret").inner_text()).strip()
+        await visitor.check("secret")
+        rows = page.locator("#secrets tbody tr")
+        assert await rows.count() == 2
+        # F5 and Back never make another secret, and never show this one again.
+        await page.reload()
+        assert await page.locator("#new-secret").count() == 0
+        assert await rows.count() == 2
+        await page.go_back()
+        await page.go_forward()
+        assert await page.locator("#new-secret").count() == 0
+        assert secret not in await page.content()
+        assert await rows.count() == 2
+        await visitor.check("secrets-lijst")
+        for value in (secret, "bestaand-geheim-0123456789"):
+            response = await token(value)
             assert response.status_code == 200
             assert response.json()["scope"] == (
                 "api_informat_sas_leerlingen.leerlingen.111111"
                 " api_informat_sas_leerlingen.leerlingen.222222"
             )
+        # Revoking the secret used today asks first, and names its last use (written within
+        # a few seconds of the token, beside the requests rather than in their way).
+        imported = rows.filter(has_text="overgenomen secret")
+        for _ in range(40):
+            if "nooit" not in await imported.inner_text():
+                break
+            await asyncio.sleep(0.25)
+            await page.reload()
+        await page.get_by_role("button", name="Intrekken overgenomen secret").click()
+        await page.get_by_role("heading", name="Deze secret is in gebruik").wait_for()
+        assert "laatst gebruikt" in await page.locator("main").inner_text()
+        await visitor.check("intrekken-bevestigen")
+        assert (await token("bestaand-geheim-0123456789")).status_code == 200
+        await page.get_by_role("button", name="Toch intrekken").click()
+        await page.wait_for_url("**?melding=ingetrokken*")
+        assert (await token("bestaand-geheim-0123456789")).status_code == 400
+        assert (await token(secret)).status_code == 200
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])

@@ -11,7 +11,7 @@ import pytest
 from app.applications import service
 from app.applications.forms import ApplicationData
 from app.applications.tables import Application
-from app.identity.tables import Client, ClientSecret, ScopeGrant
+from app.identity.tables import Client, ClientSecret, ScopeGrant, SecretReveal
 from app.mail.tables import OutboxMail
 from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, make_client, make_partner, token_status
@@ -208,30 +208,78 @@ async def test_unticking_an_api_asks_first_then_removes_its_scopes(
     assert mail is not None and "leerlingen" in mail.text
 
 
-async def test_secrets_are_shown_once_overlap_and_can_be_revoked(
-    app: Any, transaction: None
-) -> None:
+NEW_SECRET = re.compile(r'<code id="new-secret" class="code secret">([^<]+)</code>')
+
+
+async def test_a_new_secret_is_shown_once_after_a_redirect(app: Any, transaction: None) -> None:
     browser, existing, application = await linked_application(app)
-    response = await browser.submit(f"/applicaties/{application.id}/secrets", {"overlap": "1"})
-    assert response.status_code == 201
-    assert response.headers["cache-control"] == "no-store"
-    secret = re.search(r'<code id="new-secret" class="code secret">([^<]+)</code>', response.text)
-    assert secret
-    new = secret.group(1)
-    stored = await ClientSecret.select(ClientSecret.value_hash).where(
+    base = f"/applicaties/{application.id}"
+    made = await browser.submit(f"{base}/secrets", {"label": "productie"})
+    assert made.status_code == 303 and made.headers["location"].startswith(base)
+    shown = await browser.get(made.headers["location"])
+    assert shown.headers["cache-control"] == "no-store"
+    found = NEW_SECRET.search(shown.text)
+    assert found
+    new = found.group(1)
+    assert f"…{new[-4:]}" in shown.text and "productie" in shown.text, "recognisable in the list"
+    stored = await ClientSecret.select(ClientSecret.value_hash, ClientSecret.expires_at).where(
         ClientSecret.client == existing["id"]
     )
-    assert all(new not in row["value_hash"] for row in stored), "only a hash is kept"
-    assert new not in (await browser.get(f"/applicaties/{application.id}")).text
+    assert all(new not in str(row) for row in stored), "only a hash is kept"
+    assert await SecretReveal.count() == 0, "the view took it"
 
+    # Reloading, Back or a bookmark: no second secret, and the first is not shown again.
+    again = await browser.get(made.headers["location"])
+    assert new not in again.text and NEW_SECRET.search(again.text) is None
+    back = await browser.get(f"{base}/secrets")
+    assert back.status_code == 303 and back.headers["location"] == f"{base}#secrets"
+    assert await ClientSecret.count().where(ClientSecret.client == existing["id"]) == 2
+
+    # The defaults keep the linked client's secret working, and the new one works too.
     assert await token_status(browser, existing["client_id"], existing["secret"]) == 200
     assert await token_status(browser, existing["client_id"], new) == 200
     old = await ClientSecret.objects().where(ClientSecret.id == existing["secret_id"]).first()
+    assert old is not None and old.expires_at is None, "valid until revoked"
+    newest = await ClientSecret.objects().where(ClientSecret.hint == new[-4:]).first()
+    assert newest is not None and newest.expires_at is not None, "a generated secret has a lifetime"
+
+
+async def test_stopping_a_secret_in_use_asks_first(app: Any, transaction: None) -> None:
+    browser, existing, application = await linked_application(app)
+    base = f"/applicaties/{application.id}"
+    assert await token_status(browser, existing["client_id"], existing["secret"]) == 200
+    await ClientSecret.update({ClientSecret.last_used_at: ClientSecret.created_at}).where(
+        ClientSecret.id == existing["secret_id"]
+    )
+    asked = await browser.submit(f"{base}/secrets/{existing['secret_id']}/intrekken")
+    assert asked.status_code == 409
+    assert "Deze secret is in gebruik" in asked.text and "laatst gebruikt" in asked.text
+    assert await token_status(browser, existing["client_id"], existing["secret"]) == 200
+
+    shortening = await browser.submit(f"{base}/secrets", {"overlap": "1"})
+    assert shortening.status_code == 409, "a shorter life for a secret in use is asked too"
+    assert await ClientSecret.count().where(ClientSecret.client == existing["id"]) == 1
+    confirmed = await browser.submit(f"{base}/secrets", {"overlap": "1", "confirm": "yes"})
+    assert confirmed.status_code == 303
+    old = await ClientSecret.objects().where(ClientSecret.id == existing["secret_id"]).first()
     assert old is not None and old.expires_at is not None, "the old one now has an end"
 
-    await browser.submit(f"/applicaties/{application.id}/secrets/{existing['secret_id']}/intrekken")
+    revoked = await browser.submit(
+        f"{base}/secrets/{existing['secret_id']}/intrekken", {"confirm": "yes"}
+    )
+    assert revoked.status_code == 303
     assert await token_status(browser, existing["client_id"], existing["secret"]) == 400
-    assert await token_status(browser, existing["client_id"], new) == 200
+    page = await browser.get(f"{base}")
+    assert "Ingetrokken" in page.text and "Vervalt op" in page.text
+
+
+async def test_a_secret_name_that_is_too_long_is_explained(app: Any, transaction: None) -> None:
+    browser, existing, application = await linked_application(app)
+    answer = await browser.submit(f"/applicaties/{application.id}/secrets", {"label": "n" * 61})
+    assert answer.status_code == 422
+    assert "Gebruik max. 60 karakters." in answer.text
+    assert 'value="' + "n" * 61 + '"' in answer.text, "what was typed stays"
+    assert await ClientSecret.count().where(ClientSecret.client == existing["id"]) == 1
 
 
 async def test_an_archived_application_gets_no_tokens(app: Any, transaction: None) -> None:

@@ -8,13 +8,20 @@ from typing import Any
 
 import pytest
 
-from app.applications.service import archive, generate_secret
+from app.applications.service import archive
 from app.backoffice import grants, service
 from app.backoffice.tables import AccessRequest, AuditEvent
 from app.identity.tables import Client, ScopeGrant
 from app.mail.tables import OutboxMail
 from tests.conftest import Browser, browser_for
-from tests.factories import PASSWORD, make_partner, make_school, make_staff, submit_application
+from tests.factories import (
+    PASSWORD,
+    generate_secret,
+    make_partner,
+    make_school,
+    make_staff,
+    submit_application,
+)
 from tests.integration.backoffice.helpers import as_staff, staff_browser
 
 pytestmark = pytest.mark.anyio

@@ -7,13 +7,19 @@ from typing import Any
 
 import pytest
 
-from app.applications.service import generate_secret
 from app.applications.tables import Application
 from app.backoffice import service
 from app.identity.tables import Client, ScopeGrant
 from app.partners.tables import Partner
 from tests.conftest import browser_for
-from tests.factories import PASSWORD, make_partner, make_staff, submit_application, token_status
+from tests.factories import (
+    PASSWORD,
+    generate_secret,
+    make_partner,
+    make_staff,
+    submit_application,
+    token_status,
+)
 from tests.integration.backoffice.helpers import as_staff, staff_browser
 
 pytestmark = pytest.mark.anyio

@@ -9,14 +9,20 @@ from typing import Any
 import httpx
 import pytest
 
-from app.applications import service as applications
 from app.applications.tables import Application
 from app.backoffice import controller, service
 from app.backoffice.tables import AuditEvent
 from app.identity.tables import Client
 from app.mail.tables import OutboxMail
 from tests.conftest import Browser, browser_for
-from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
+from tests.factories import (
+    PASSWORD,
+    generate_secret,
+    make_account,
+    make_partner,
+    make_staff,
+    submit_application,
+)
 from tests.integration.backoffice.helpers import as_staff, staff_browser
 
 pytestmark = pytest.mark.anyio
@@ -125,7 +131,7 @@ async def test_approving_creates_the_client_and_tells_the_partner(
     audit = await AuditEvent.select().where(AuditEvent.application == application_id).first()
     assert audit is not None and audit["action"] == "approved" and audit["actor"] == username
     # The partner can now generate a secret.
-    secret = await applications.generate_secret(partner["account"].id, application_id, 0)  # type: ignore[arg-type]
+    secret = await generate_secret(partner["account"].id, application_id, 0)  # type: ignore[arg-type]
     assert len(secret) > 30
 
 
