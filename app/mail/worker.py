@@ -143,7 +143,10 @@ async def deliver_due(sender: Sender, settings: Settings, limit: int = BATCH) ->
 async def housekeeping(sender: Sender, settings: Settings) -> None:
     """Remove what has expired: sessions, used or old tokens, stale rate-limit counters, sent
     mail past its retention, and any link still stored in a sent mail."""
+    from app.applications.expiry import warn_expiring_secrets
     from app.web.throttle import purge_stale
+
+    await warn_expiring_secrets()
 
     await OutboxMail.raw(
         "DELETE FROM outbox_mail WHERE coalesce(sent_at, failed_at) < now() - {}::interval",
