@@ -22,8 +22,12 @@ from app.web.i18n import N_
 
 WARN_DAYS = (30, 14, 7, 1)
 IN_USE_DAYS = 30
-SUBJECT = N_("%(brand)s Partnerportaal — A client secret of %(application)s expires in %(days)s days")
-SUBJECT_ONE_DAY = N_("%(brand)s Partnerportaal — A client secret of %(application)s expires tomorrow")
+SUBJECT = N_(
+    "%(brand)s Partnerportaal — A client secret of %(application)s expires in %(days)s days"
+)
+SUBJECT_ONE_DAY = N_(
+    "%(brand)s Partnerportaal — A client secret of %(application)s expires tomorrow"
+)
 
 
 def warning_due(expires_at: dt.datetime, now: dt.datetime) -> int | None:
