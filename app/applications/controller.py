@@ -27,6 +27,7 @@ from app.applications.forms import (
 )
 from app.config import Settings
 from app.crypto import sealer_of
+from app.identity import diagnostics
 from app.identity.service import issuer
 from app.web.i18n import _
 from app.web.render import page, redirect
@@ -255,6 +256,12 @@ class ApplicationController(Controller):
                 "message_key": message_key,
                 "new_secret": new_secret,
                 "secret_form": secret_form or SecretForm(),
+                "api_labels": {api.key: api.label for api in _settings(state).apis},
+                "traffic": (
+                    await diagnostics.traffic(application["client_pk"])
+                    if application["client_pk"]
+                    else None
+                ),
                 "requests": await access.sent_requests(signed_in(request).id, application_id),
                 "history": await access.access_history(signed_in(request).id, application_id),
                 "overlaps": list(OVERLAPS),

@@ -24,6 +24,7 @@ from app.backoffice.sessions import requires_helpdesk, requires_school_admin, re
 from app.config import Settings
 from app.crypto import Sealer, sealer_of
 from app.db import UNAVAILABLE
+from app.identity import diagnostics
 from app.web.errors import error_page
 from app.web.i18n import _, local_time
 from app.web.inputs import page_number
@@ -349,12 +350,18 @@ class BackofficeController(Controller):
     ) -> Response[Any]:
         staff = sessions.current(request)
         application = await service.review(staff, application_id)
+        traffic = (
+            await diagnostics.traffic(application["client_pk"])
+            if application["client_pk"]
+            else None
+        )
         return page(
             request,
             "backoffice/review.html",
             {
                 "staff": staff,
                 "application": application,
+                "traffic": traffic,
                 "apis": _api_labels(request),
                 "form": form or RejectForm(),
                 "problem": problem,

@@ -304,7 +304,7 @@ async def review(staff: CurrentStaff, application_id: UUID) -> dict[str, Any]:
         SELECT a.id, a.name, a.description, a.contact_person, a.contact_email, a.status,
             a.submitted_at, a.handled_at, a.rejection_reason, s.username AS handled_by,
             p.name AS partner, p.email AS partner_email, p.website AS partner_website,
-            c.client_id,
+            c.client_id, c.id AS client_pk,
             coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
                       WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
         FROM application a JOIN partner p ON p.id = a.partner

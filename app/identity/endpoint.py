@@ -72,7 +72,7 @@ class TokenEndpoint:
         record = await self.tokens.authenticate(client_id, secret, address)
         if form.get("grant_type") != "client_credentials":
             raise TokenError("unsupported_grant_type")
-        scopes = await self.tokens.granted_scopes(record, form.get("scope"))
+        scopes = await self.tokens.granted_scopes(record, form.get("scope"), address)
         return await self.tokens.issue(record, scopes)
 
     @staticmethod

@@ -29,11 +29,14 @@ import msgspec
 
 from app import db
 from app.applications.tables import APPROVED
+from app.applications.tables import ARCHIVED as ARCHIVED_STATUS
 from app.config import Api, Settings
+from app.identity import diagnostics as causes
 from app.identity.cache import BLOCKED, ClientCache
+from app.identity.diagnostics import Diagnostics, Failure
 from app.identity.keys import KeyRing
 from app.identity.oauth import TokenError
-from app.identity.scopes import scope_string
+from app.identity.scopes import parse_scope, scope_string
 from app.identity.tables import ClientSecret
 from app.piccolo_conf import DB
 from app.web import throttle
@@ -192,6 +195,7 @@ class TokenService:
         self._last_used: dict[int, float] = {}
         self._unwritten: set[int] = set()
         self._writer: asyncio.Task[None] | None = None
+        self.diagnostics = Diagnostics(settings)
 
     def start(self) -> None:
         self.clients.start(self.settings.database.url)
@@ -205,6 +209,7 @@ class TokenService:
         # What was noted since the last write is written now.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._write_last_used(0), timeout=5)
+        await self.diagnostics.stop()
 
     async def seconds_blocked(self, policy: Policy, subject: str) -> int:
         remembered = self.clients.seconds_blocked(throttle.key(policy, subject))
@@ -222,9 +227,28 @@ class TokenService:
             await self._refuse_unknown(address)
         if secret_id is None:
             wait = await throttle.record(TOKEN_CLIENT, client_id)
+            self._note_refusal(record, secret, address, wait)
             raise TokenError("invalid_client", 429 if wait else 400, wait)
         self._mark_used(secret_id)
         return record
+
+    def _note_refusal(self, record: ClientRecord, secret: str, address: str, wait: int) -> None:
+        """Why a known client was refused, for its partner's page (written later, in batch)."""
+        failure = Failure(record.id, dt.datetime.now(dt.UTC), causes.WRONG_SECRET, address)
+        if not record.enabled:
+            failure.cause = causes.DISABLED
+        elif record.partner_active is False:
+            failure.cause = causes.PARTNER_INACTIVE
+        elif record.application_status == ARCHIVED_STATUS:
+            failure.cause = causes.ARCHIVED
+        elif record.application_status not in (None, APPROVED):
+            failure.cause = causes.NOT_APPROVED
+        elif wait:
+            failure.cause = causes.BLOCKED
+            failure.detail["until"] = (failure.at + dt.timedelta(seconds=wait)).isoformat()
+        else:
+            failure.presented_hash = secret_hash(secret)  # compared later, never written
+        self.diagnostics.failed(failure)
 
     @staticmethod
     def _check(record: ClientRecord | None, secret: str) -> int | None:
@@ -293,15 +317,31 @@ class TokenService:
             if now - noted >= LAST_USED_EVERY:
                 del self._last_used[secret_id]
 
-    async def granted_scopes(self, record: ClientRecord, requested: str | None) -> list[str]:
+    async def granted_scopes(
+        self, record: ClientRecord, requested: str | None, address: str = ""
+    ) -> list[str]:
         """Absent or blank: every granted scope. Present: each one must be granted."""
         try:
             return self._granted(record, requested)
         except TokenError:
             fresh = await self.clients.get(record.client_id, reload=True)
-            if fresh is None:
+            try:
+                return self._granted(fresh or record, requested)
+            except TokenError:
+                self._note_scopes(fresh or record, requested, address)
                 raise
-            return self._granted(fresh, requested)
+
+    def _note_scopes(self, record: ClientRecord, requested: str | None, address: str) -> None:
+        wanted = requested.split() if requested else []
+        missing = []
+        for scope in sorted(set(wanted) - record.scope_set):
+            parsed = parse_scope(self.settings, scope)
+            if parsed is not None:
+                missing.append({"api": parsed[0], "school": parsed[1]})
+        failure = Failure(record.id, dt.datetime.now(dt.UTC), causes.SCOPE_NOT_GRANTED, address)
+        failure.detail["missing"] = missing
+        failure.detail["unknown"] = len(set(wanted) - record.scope_set) - len(missing)
+        self.diagnostics.failed(failure)
 
     @staticmethod
     def _granted(record: ClientRecord, requested: str | None) -> list[str]:
@@ -348,6 +388,7 @@ class TokenService:
                 "client_id": record.client_id,
                 "jti": secrets.token_urlsafe(16),
             }
+        self.diagnostics.issued(record.id, scopes)
         return {
             "access_token": key.sign(claims),
             "token_type": "Bearer",

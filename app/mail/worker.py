@@ -155,6 +155,8 @@ async def housekeeping(sender: Sender, settings: Settings) -> None:
     if not sender.keeps_mail:
         await remove_links()
     await OutboxMail.raw("DELETE FROM web_session WHERE expires_at < now()")
+    # Token traffic is shown for 30 days; a little more is kept for the helpdesk.
+    await OutboxMail.raw("DELETE FROM token_day WHERE day < current_date - 90")
     # A new secret nobody came to see is not kept for later.
     await OutboxMail.raw("DELETE FROM secret_reveal WHERE created_at < now() - interval '1 hour'")
     await OutboxMail.raw("DELETE FROM account_token WHERE expires_at < now() - interval '7 days'")

@@ -84,8 +84,11 @@ def local_time(value: dt.datetime) -> str:
     return value.astimezone(LOCAL_TIME).strftime("%d/%m/%Y %H:%M")
 
 
-def local_date(value: dt.datetime) -> str:
-    return value.astimezone(LOCAL_TIME).strftime("%d/%m/%Y")
+def local_date(value: dt.datetime | dt.date) -> str:
+    """A day as shown on pages: 28/11/2026 (a moment in Belgian time)."""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(LOCAL_TIME)
+    return value.strftime("%d/%m/%Y")
 
 
 def duration(seconds: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from functools import cache
 from pathlib import Path
@@ -41,7 +42,9 @@ def make_environment(settings: Settings) -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=i18n.translations_gettext, ngettext=i18n.translations_ngettext, newstyle=True
     )
-    env.filters.update(when=i18n.local_time, day=i18n.local_date)
+    env.filters.update(
+        when=i18n.local_time, day=i18n.local_date, parse_time=dt.datetime.fromisoformat
+    )
     env.globals.update(
         brand=settings.portal.brand_name,
         support_url=settings.portal.support_url,
