@@ -89,6 +89,9 @@ class IdentitySettings:
     client_memory_size: int = 200_000
     # Months a secret generated in the portal stays valid (imported and linked ones keep theirs).
     secret_lifetime_months: int = 12
+    # Tokenverkeer on the application page: tokens per day, API and school, and why requests
+    # failed; counted in memory and written once a second.
+    token_diagnostics: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
     uv run python bench/token_endpoint.py [--workers 2] [--seconds 15] [--connections 32]
                                           [--runs 3] [--clients 50000] [--portal-only]
+                                          [--diagnostics]
 
 Two mixes, each served by the portal and by node-oidc-provider (bench/oidc-provider, npm
 `oidc-provider`), each server in `--workers` processes on loopback:
@@ -20,6 +21,9 @@ the same PostgreSQL on every request. Every server is measured in turn, the mixe
 server's worker memory (RSS) after its run, the portal's ratios, and how long
 `portal clients import` took for the many clients (twice: the second run changes nothing).
 Needs wrk, node and npm; `npm ci` runs in bench/oidc-provider when its packages are missing.
+
+With `--diagnostics`, only the portal (ES256) is measured, with `identity.token_diagnostics` on
+and off in turn, and the report gives the ratio of their throughputs (the goal: within 5 %).
 """
 
 from __future__ import annotations
@@ -270,6 +274,19 @@ def servers(url: str, workers: int, port: int, many: int) -> list[Server]:
     ]
 
 
+def with_and_without_diagnostics(portal: Server) -> list[Server]:
+    """The portal as configured, and with the token traffic diagnostics turned off."""
+    return [
+        Server(
+            f"{portal.name}, diagnostics {state}",
+            portal.command,
+            {**portal.env, "PORTAL_IDENTITY_TOKEN_DIAGNOSTICS": value},
+            portal.token_path,
+        )
+        for state, value in (("on", "true"), ("off", "false"))
+    ]
+
+
 def report(mix: str, measured: dict[str, Measured], arguments: argparse.Namespace) -> None:
     print(
         f"\n### {mix}: {arguments.workers} processes each, {arguments.connections} connections,"
@@ -297,6 +314,9 @@ def report(mix: str, measured: dict[str, Measured], arguments: argparse.Namespac
                     f"{portal} / {name}: {portal_rate / rate:.2f}x the throughput,"
                     f" p99 {portal_p99:.2f} ms against {p99:.2f} ms"
                 )
+    on, off = "portal ES256, diagnostics on", "portal ES256, diagnostics off"
+    if on in medians and off in medians:
+        print(f"diagnostics on / off: {medians[on][0] / medians[off][0]:.3f}x the throughput")
     if "portal ES256" in medians and "portal RS256" in medians:
         print(
             f"RS256 / ES256: {medians['portal RS256'][0] / medians['portal ES256'][0]:.2f}x"
@@ -313,6 +333,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50_000, help="clients in the many mix")
     parser.add_argument(
         "--portal-only", action="store_true", help="measure the portal alone (no ratios)"
+    )
+    parser.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="the portal (ES256) with and without identity.token_diagnostics, nothing else",
     )
     arguments = parser.parse_args()
     for tool in ("wrk", "node", "npm"):
@@ -347,7 +372,11 @@ def main() -> int:
             for mix in mixes:
                 port = free_port()
                 chosen = servers(url, arguments.workers, port, count if mix.lua else 0)
-                for server in chosen[:2] if arguments.portal_only else chosen:
+                if arguments.diagnostics:
+                    chosen = with_and_without_diagnostics(chosen[0])
+                elif arguments.portal_only:
+                    chosen = chosen[:2]
+                for server in chosen:
                     with serving(server, port, mix) as (token_url, process, ready):
                         # Warm up: the processes fill their memories, connections open.
                         run_wrk(token_url, mix.probe, 3, arguments.connections, lua=mix.lua)

@@ -1,19 +1,19 @@
-"""Token traffic for the application page: tokens per client, day, API and school, and the
-newest failures of each client with their cause (never a presented secret)."""
+"""Token traffic for the application page: tokens per client, day and the scopes they carried
+(taken apart into APIs and schools when the page is read, so that writing costs one row per
+client), and the newest failures of each client with their cause (never a presented secret)."""
 
 from app.db import sql_migration
 
 ID = "2026-12-01T03:00:00:000000"
-DESCRIPTION = "token traffic: counters per day and the last failures per client"
+DESCRIPTION = "token traffic: counters per client, day and scopes; the last failures"
 
 SQL = """
 CREATE TABLE token_day (
     client integer NOT NULL REFERENCES client (id) ON DELETE CASCADE,
     day date NOT NULL,
-    api varchar(40) NOT NULL,
-    institution_number varchar(20) NOT NULL,
+    scopes text NOT NULL,
     tokens integer NOT NULL,
-    PRIMARY KEY (client, day, api, institution_number)
+    PRIMARY KEY (client, day, scopes)
 );
 
 CREATE TABLE token_failure (

@@ -258,7 +258,7 @@ class ApplicationController(Controller):
                 "secret_form": secret_form or SecretForm(),
                 "api_labels": {api.key: api.label for api in _settings(state).apis},
                 "traffic": (
-                    await diagnostics.traffic(application["client_pk"])
+                    await diagnostics.traffic(application["client_pk"], _settings(state))
                     if application["client_pk"]
                     else None
                 ),

@@ -351,7 +351,7 @@ class BackofficeController(Controller):
         staff = sessions.current(request)
         application = await service.review(staff, application_id)
         traffic = (
-            await diagnostics.traffic(application["client_pk"])
+            await diagnostics.traffic(application["client_pk"], _settings(request.app.state))
             if application["client_pk"]
             else None
         )

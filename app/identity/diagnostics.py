@@ -1,12 +1,14 @@
 """Token traffic a partner can read: tokens per day, API and school, and why requests failed.
 
-The token endpoint must not wait for this, so each process notes what happened in memory and
-writes it once a second, in two statements: the day's counters (`token_day`, added to) and the
-failures (`token_failure`, the newest 50 of each client kept). A failure's cause is worked out
-then, beside the requests: the presented secret is held only as its SHA-256, in memory, until
-it has been compared with the client's secrets (which one was it: expired, revoked, or none);
-nothing presented is ever written. The answer on the wire is unchanged (`invalid_client`,
-`invalid_scope`).
+The token endpoint must not wait for this, so each process notes what happened in memory: a
+token costs one counter increment, keyed by the client and the scope string it already has.
+Failures are written within a second; counters every ten (`token_day`, added to, one row per
+client and scope set; tokens issued in the seconds before midnight may count for the next
+day). The newest 50 failures of each client are kept (`token_failure`). A failure's cause is
+worked out then, beside the requests: the presented secret is held only as its SHA-256, in
+memory, until it has been compared with the client's secrets (which one was it: expired,
+revoked, or none); nothing presented is ever written. The answer on the wire is unchanged
+(`invalid_client`, `invalid_scope`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,8 @@ from app.identity.scopes import parse_scope
 from app.piccolo_conf import DB
 
 log = logging.getLogger(__name__)
-WRITE_EVERY = 1.0
+WRITE_EVERY = 1.0  # failures: on the page within about a second
+COUNT_EVERY = 10.0  # counters: fewer, larger writes (50,000 clients make one row each)
 KEPT_FAILURES = 50
 DAYS_SHOWN = 30
 
@@ -60,62 +62,68 @@ class Diagnostics:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._issued: Counter[tuple[int, dt.date, str, str]] = Counter()
+        # Per client and the scope string of the token, as issued.
+        self._issued: dict[tuple[int, str], int] = {}
+        self.enabled = settings.identity.token_diagnostics
+        self._failure_noted = asyncio.Event()
         self._failures: list[Failure] = []
         self._writer: asyncio.Task[None] | None = None
 
-    def issued(self, client: int, scopes: list[str]) -> None:
-        today = dt.datetime.now(dt.UTC).date()
-        for scope in scopes:
-            parsed = parse_scope(self.settings, scope)
-            if parsed is not None:
-                self._issued[(client, today, parsed[0], parsed[1])] += 1
-        self._soon()
+    def issued(self, client: int, scope: str) -> None:
+        if self.enabled:
+            key = (client, scope)
+            self._issued[key] = self._issued.get(key, 0) + 1
+            if self._writer is None:
+                self._start()
 
     def failed(self, failure: Failure) -> None:
-        self._failures.append(failure)
-        self._soon()
+        if self.enabled:
+            self._failures.append(failure)
+            self._failure_noted.set()
+            if self._writer is None:
+                self._start()
 
-    def _soon(self) -> None:
-        if self._writer is None or self._writer.done():
-            # A context of its own: not the request's (nor a test's open transaction).
-            self._writer = asyncio.create_task(
-                self._write_after(WRITE_EVERY),
-                name="token-diagnostics",
-                context=contextvars.Context(),
-            )
+    def _start(self) -> None:
+        # A context of its own: not the request's (nor a test's open transaction).
+        self._writer = asyncio.create_task(
+            self._keep_writing(), name="token-diagnostics", context=contextvars.Context()
+        )
 
-    async def _write_after(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        await self.write()
+    async def _keep_writing(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._failure_noted.wait(), timeout=COUNT_EVERY)
+                await asyncio.sleep(WRITE_EVERY)  # more may follow: one write for them
+            self._failure_noted.clear()
+            await self.write()
 
     async def stop(self) -> None:
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+            self._writer = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.write(), timeout=5)
 
     async def write(self) -> None:
-        issued, self._issued = self._issued, Counter()
+        issued, self._issued = self._issued, {}
         failures, self._failures = self._failures, []
         try:
             if issued:
-                keys = list(issued)
                 await db.fetch(
                     DB,
                     """
-                    INSERT INTO token_day AS t (client, day, api, institution_number, tokens)
-                    SELECT * FROM unnest($1::int[], $2::date[], $3::text[], $4::text[], $5::int[])
-                    ON CONFLICT (client, day, api, institution_number)
+                    INSERT INTO token_day AS t (client, day, scopes, tokens)
+                    SELECT u.c, current_date, u.s, u.n
+                    FROM unnest($1::int[], $2::text[], $3::int[]) AS u(c, s, n)
+                    JOIN client ON client.id = u.c  -- a client deleted meanwhile is left out
+                    ON CONFLICT (client, day, scopes)
                     DO UPDATE SET tokens = t.tokens + excluded.tokens
                     """,
-                    [key[0] for key in keys],
-                    [key[1] for key in keys],
-                    [key[2] for key in keys],
-                    [key[3] for key in keys],
-                    [issued[key] for key in keys],
+                    [key[0] for key in issued],
+                    [key[1] for key in issued],
+                    list(issued.values()),
                 )
             if failures:
                 await self._write_failures(failures)
@@ -142,8 +150,9 @@ class Diagnostics:
             DB,
             """
             INSERT INTO token_failure (client, at, cause, address, detail)
-            SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::text[],
-                                 $5::jsonb[])
+            SELECT u.* FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::text[],
+                                   $5::jsonb[]) AS u(client, at, cause, address, detail)
+            JOIN client ON client.id = u.client
             """,
             [f.client for f in failures],
             [f.at for f in failures],
@@ -181,7 +190,7 @@ def _explain_secret(failure: Failure, secrets: list[dict[str, Any]]) -> None:
         failure.cause = WRONG_SECRET  # valid now: it was changed in between
 
 
-async def traffic(client_pk: int) -> dict[str, Any]:
+async def traffic(client_pk: int, settings: Settings) -> dict[str, Any]:
     """What the application page shows: 30 days of tokens, and the last failures."""
     days = await db.fetch(
         DB,
@@ -190,13 +199,21 @@ async def traffic(client_pk: int) -> dict[str, Any]:
         client_pk,
         DAYS_SHOWN,
     )
-    per_scope = await db.fetch(
+    scope_rows = await db.fetch(
         DB,
-        "SELECT api, institution_number, sum(tokens) AS tokens FROM token_day"
-        " WHERE client = $1 AND day > current_date - $2::int"
-        " GROUP BY api, institution_number ORDER BY api, institution_number",
+        "SELECT scope, sum(tokens) AS tokens FROM token_day,"
+        " unnest(string_to_array(scopes, ' ')) AS scope"
+        " WHERE client = $1 AND day > current_date - $2::int GROUP BY scope",
         client_pk,
         DAYS_SHOWN,
+    )
+    per_scope = sorted(
+        (
+            {"api": parsed[0], "institution_number": parsed[1], "tokens": row["tokens"]}
+            for row in scope_rows
+            if (parsed := parse_scope(settings, row["scope"])) is not None
+        ),
+        key=lambda row: (row["api"], row["institution_number"]),
     )
     failures = await db.fetch(
         DB,
@@ -217,7 +234,7 @@ async def traffic(client_pk: int) -> dict[str, Any]:
     )
     return {
         "days": [dict(row) for row in days],
-        "per_scope": [dict(row) for row in per_scope],
+        "per_scope": per_scope,
         "failures": [
             {
                 **dict(row),

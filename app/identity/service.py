@@ -388,7 +388,7 @@ class TokenService:
                 "client_id": record.client_id,
                 "jti": secrets.token_urlsafe(16),
             }
-        self.diagnostics.issued(record.id, scopes)
+        self.diagnostics.issued(record.id, scope)
         return {
             "access_token": key.sign(claims),
             "token_type": "Bearer",

@@ -135,6 +135,21 @@ async def test_request_link_and_generate_a_secret(
         await page.wait_for_url("**?melding=ingetrokken*")
         assert (await token("bestaand-geheim-0123456789")).status_code == 400
         assert (await token(secret)).status_code == 200
+        # Tokenverkeer says why the old secret was refused, and counts what was issued.
+        traffic = page.locator("#tokenverkeer")
+        for _ in range(20):
+            await page.reload()
+            if "Ingetrokken secret" in await traffic.inner_text():
+                break
+            await asyncio.sleep(0.25)
+        assert "Ingetrokken secret overgenomen secret" in await traffic.inner_text()
+        await traffic.scroll_into_view_if_needed()
+        await visitor.check("tokenverkeer")
+    phone = await visitor_factory("applicaties-telefoon", viewport=PHONE)
+    await phone.context.add_cookies(await visitor.context.cookies())
+    await phone.goto(page.url.split("?")[0])
+    await phone.page.locator("#tokenverkeer").wait_for()
+    await phone.check("applicatie-telefoon")
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
