@@ -31,6 +31,7 @@ from app.piccolo_conf import DB
 log = logging.getLogger(__name__)
 WRITE_EVERY = 1.0  # failures: on the page within about a second
 COUNT_EVERY = 10.0  # counters: fewer, larger writes (50,000 clients make one row each)
+ROWS_PER_WRITE = 2_000
 KEPT_FAILURES = 50
 DAYS_SHOWN = 30
 
@@ -110,7 +111,10 @@ class Diagnostics:
         issued, self._issued = self._issued, {}
         failures, self._failures = self._failures, []
         try:
-            if issued:
+            keys = list(issued)
+            for start in range(0, len(keys), ROWS_PER_WRITE):
+                # In slices, so that no single statement holds the loop or the server long.
+                chunk = keys[start : start + ROWS_PER_WRITE]
                 await db.fetch(
                     DB,
                     """
@@ -121,9 +125,9 @@ class Diagnostics:
                     ON CONFLICT (client, day, scopes)
                     DO UPDATE SET tokens = t.tokens + excluded.tokens
                     """,
-                    [key[0] for key in issued],
-                    [key[1] for key in issued],
-                    list(issued.values()),
+                    [key[0] for key in chunk],
+                    [key[1] for key in chunk],
+                    [issued[key] for key in chunk],
                 )
             if failures:
                 await self._write_failures(failures)
