@@ -147,7 +147,7 @@ async def test_request_link_and_generate_a_secret(
         await visitor.check("tokenverkeer")
     phone = await visitor_factory("applicaties-telefoon", viewport=PHONE)
     await phone.context.add_cookies(await visitor.context.cookies())
-    await phone.goto(page.url.split("?")[0])
+    await phone.page.goto(page.url.split("?")[0])
     await phone.page.locator("#tokenverkeer").wait_for()
     await phone.check("applicatie-telefoon")
 
