@@ -162,3 +162,20 @@ async def test_a_deactivated_partner_is_named_as_the_cause(app: Any, committed: 
     assert (await ask(browser, existing["client_id"], existing["secret"])).status_code == 400
     await Partner.update({Partner.active: True}).where(Partner.id.is_not_null())
     await shown_within(browser, path, "Het partnerprofiel is gedeactiveerd.")
+
+
+async def test_a_disabled_client_and_an_application_not_approved_are_named(
+    app: Any, committed: None
+) -> None:
+    browser, existing, path = await linked(app)
+    await Client.update({Client.enabled: False}).where(Client.id == existing["id"])
+    await asyncio.sleep(1.1)  # the client's memory hears of it
+    assert (await ask(browser, existing["client_id"], existing["secret"])).status_code == 400
+    await shown_within(browser, path, "De client is uitgeschakeld.")
+    await Client.update({Client.enabled: True}).where(Client.id == existing["id"])
+    await Application.update({Application.status: "geweigerd"}).where(
+        Application.id == path.rsplit("/", 1)[1]
+    )
+    await asyncio.sleep(1.1)
+    assert (await ask(browser, existing["client_id"], existing["secret"])).status_code == 400
+    await shown_within(browser, path, "De applicatie is niet goedgekeurd.")
