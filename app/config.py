@@ -109,14 +109,17 @@ class Api:
         return self.scope_prefix.split(".", 1)[0]
 
 
-DEFAULT_APIS = (
-    Api("leerlingen", "Leerlingen", "api_informat_sas_leerlingen.leerlingen"),
-    Api(
-        "voorinschrijvingen", "Voorinschrijvingen", "api_informat_sas_leerlingen.voorinschrijvingen"
-    ),
-    Api("personeel", "Personeel", "api_informat_sas_personeel.personeel"),
-    Api("internen", "Internen", "api_informat_sas_internen.internen"),
-    Api("rekeningen", "Rekeningen", "api_informat_sas_rekeningen.rekeningen"),
+DOCS = "https://www.informat.be/api/"
+# The vendor's APIs when litestar.toml lists none; the shipped file lists the same (tested).
+DEFAULT_APIS = tuple(
+    Api(key, key.capitalize(), f"api_informat_sas_{resource}.{key}", DOCS + key)
+    for key, resource in (
+        ("leerlingen", "leerlingen"),
+        ("voorinschrijvingen", "leerlingen"),
+        ("personeel", "personeel"),
+        ("internen", "internen"),
+        ("rekeningen", "rekeningen"),
+    )
 )
 
 

@@ -126,6 +126,13 @@ def test_without_a_base_url_other_commands_use_the_address_served(tmp_path: Path
     assert public_url(configured) == "https://partners.example"
 
 
+def test_the_built_in_apis_are_the_shipped_ones() -> None:
+    """Without [[apis]] in the settings file the portal knows the same APIs, links included."""
+    from app.config import DEFAULT_APIS
+
+    assert load_settings(env={"PORTAL_SECRET_KEY": "k"}).apis == DEFAULT_APIS
+
+
 def test_unknown_keys_are_reported(tmp_path: Path) -> None:
     path = tmp_path / "portal.toml"
     path.write_text("[mail]\nbakend = 'resend'\n")
