@@ -3,7 +3,7 @@
 from piccolo.conf.apps import AppConfig
 
 from app.accounts.tables import Account, AccountToken
-from app.applications.tables import Application
+from app.applications.tables import Application, ApplicationApi
 from app.backoffice.tables import (
     AccessRequest,
     AuditEvent,
@@ -14,7 +14,15 @@ from app.backoffice.tables import (
 )
 from app.config import PROJECT_ROOT
 from app.db import APP_NAME
-from app.identity.tables import Client, ClientSecret, ScopeGrant, SigningKey
+from app.identity.tables import (
+    Client,
+    ClientSecret,
+    ScopeGrant,
+    SecretReveal,
+    SigningKey,
+    TokenDay,
+    TokenFailure,
+)
 from app.mail.tables import OutboxMail
 from app.partners.tables import (
     Category,
@@ -40,10 +48,14 @@ APP_CONFIG = AppConfig(
         InvitationCode,
         PartnerChange,
         Application,
+        ApplicationApi,
         Client,
         ClientSecret,
+        SecretReveal,
         ScopeGrant,
         SigningKey,
+        TokenDay,
+        TokenFailure,
         School,
         Staff,
         StaffRight,

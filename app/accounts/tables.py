@@ -26,7 +26,7 @@ class Account(Table, tablename="account"):
 class AccountToken(Table, tablename="account_token"):
     """An e-mailed link (activation or password reset); only its SHA-256 is stored."""
 
-    account = ForeignKey(references=Account)
+    account = ForeignKey(references=Account, null=False)
     purpose = Varchar(length=20)
     token_hash = Varchar(length=64, unique=True)
     created_at = Timestamptz(default=TimestamptzNow())

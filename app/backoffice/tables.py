@@ -42,14 +42,15 @@ class Staff(Table, tablename="staff"):
 class StaffRight(Table, tablename="staff_right"):
     """A school administrator may grant this API for this school."""
 
-    staff = ForeignKey(references=Staff)
+    # The key is (staff, institution_number, api); Piccolo wants one primary-key column.
+    staff = ForeignKey(references=Staff, null=False, primary_key=True)
     institution_number = Varchar(length=20)
     api = Varchar(length=40)
 
 
 class StaffSession(Table, tablename="staff_session"):
     id_hash = Varchar(length=64, primary_key=True)
-    staff = ForeignKey(references=Staff)
+    staff = ForeignKey(references=Staff, null=False)
     created_at = Timestamptz(default=TimestamptzNow())
     last_seen_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()

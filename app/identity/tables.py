@@ -5,6 +5,7 @@ from piccolo.columns import (
     UUID,
     BigSerial,
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     Serial,
@@ -32,7 +33,7 @@ class ClientSecret(Table, tablename="client_secret"):
     """Only the base64 SHA-256 of a secret is kept (IdentityServer's format)."""
 
     id = Serial(primary_key=True)
-    client = ForeignKey(references=Client)
+    client = ForeignKey(references=Client, null=False)
     value_hash = Varchar(length=64)
     description = Varchar(length=200, default="")
     created_at = Timestamptz(default=TimestamptzNow())
@@ -51,9 +52,10 @@ class SecretReveal(Table, tablename="secret_reveal"):
     """A new secret, sealed, waiting for the one page view that shows it to the session that
     made it (post/redirect/get: never in a URL, never shown twice)."""
 
+    # The key is (session_hash, application); Piccolo wants one primary-key column.
     session_hash = Varchar(length=64, primary_key=True)
     application = UUID()
-    client_secret = Integer()
+    client_secret = ForeignKey(references=ClientSecret, null=False)
     sealed = Text()
     created_at = Timestamptz(default=TimestamptzNow())
 
@@ -62,7 +64,7 @@ class ScopeGrant(Table, tablename="scope_grant"):
     """Access to one API for one school (manual §2.2: "wat?")."""
 
     id = BigSerial(primary_key=True)
-    client = ForeignKey(references=Client)
+    client = ForeignKey(references=Client, null=False)
     api = Varchar(length=40)
     institution_number = Varchar(length=20)
     granted_by = Varchar(length=320, default="")
@@ -77,3 +79,24 @@ class SigningKey(Table, tablename="signing_key"):
     created_at = Timestamptz(default=TimestamptzNow())
     retired_at = Timestamptz(null=True, default=None)
     unpublish_at = Timestamptz(null=True, default=None)
+
+
+class TokenDay(Table, tablename="token_day"):
+    """Tokens issued per client, day and scope string (app.identity.diagnostics)."""
+
+    # The key is (client, day, scopes); Piccolo wants one primary-key column: the first.
+    client = ForeignKey(references=Client, null=False, primary_key=True)
+    day = Date()
+    scopes = Text()
+    tokens = Integer()
+
+
+class TokenFailure(Table, tablename="token_failure"):
+    """A refused token request of a known client, with its cause; never a presented secret."""
+
+    id = BigSerial(primary_key=True)
+    client = ForeignKey(references=Client, null=False)
+    at = Timestamptz()
+    cause = Varchar(length=40)
+    address = Varchar(length=64, default="")
+    detail = JSONB(default={})

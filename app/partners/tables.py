@@ -6,6 +6,7 @@ from piccolo.columns import (
     BigSerial,
     Boolean,
     Bytea,
+    Char,
     ForeignKey,
     Integer,
     Serial,
@@ -34,7 +35,7 @@ class Partner(Table, tablename="partner"):
     id = UUID(primary_key=True)
     slug = Varchar(length=220, unique=True)
     name = Varchar(length=200)  # *
-    enterprise_number = Varchar(length=10, null=True, default=None)
+    enterprise_number = Char(length=10, null=True, default=None)
     description = Varchar(length=2000)  # *
     email = Varchar(length=320)
     contact_person = Varchar(length=200)
@@ -58,15 +59,16 @@ class Partner(Table, tablename="partner"):
 
 
 class PartnerCategory(Table, tablename="partner_category"):
-    partner = ForeignKey(references=Partner)
-    category = ForeignKey(references=Category)
+    # The key is (partner, category); Piccolo wants one primary-key column: the first.
+    partner = ForeignKey(references=Partner, null=False, primary_key=True)
+    category = ForeignKey(references=Category, null=False)
 
 
 class InvitationCode(Table, tablename="invitation_code"):
     """A code a linked user shares so a colleague's account can join the profile."""
 
     id = Serial(primary_key=True)
-    partner = ForeignKey(references=Partner)
+    partner = ForeignKey(references=Partner, null=False)
     code_hash = Varchar(length=64, unique=True)
     hint = Varchar(length=8)
     created_by = ForeignKey(references=Account, null=True)
@@ -79,7 +81,7 @@ class PartnerChange(Table, tablename="partner_change"):
     """Who changed which fields of a profile, and when (old and new values)."""
 
     id = BigSerial(primary_key=True)
-    partner = ForeignKey(references=Partner)
+    partner = ForeignKey(references=Partner, null=False)
     account = ForeignKey(references=Account, null=True)
     account_email = Varchar(length=320)
     changed_at = Timestamptz(default=TimestamptzNow())
