@@ -16,6 +16,6 @@ if TYPE_CHECKING:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the web application; the database URL must be known (see app.cli)."""
-    from app.web.application import build
+    from app.server import build
 
     return build(settings)

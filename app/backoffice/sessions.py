@@ -11,18 +11,20 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from app.backoffice.service import CurrentStaff
 from app.backoffice.tables import HELPDESK, SCHOOL_ADMIN, StaffSession
 from app.config import Settings
 from app.crypto import new_token, token_hash
-from app.web.sessions import put_cookie, touch
+from app.web.sessions import SignInRequired, put_cookie, touch
 
 
-class StaffSignInRequired(NotAuthorizedException):
+class StaffSignInRequired(SignInRequired):
     """Handled by sending the visitor to the back-office sign-in page."""
+
+    sign_in_path = "/backoffice/aanmelden"
 
 
 # Between the password and the second factor: time enough to open the authenticator app.

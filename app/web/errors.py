@@ -46,13 +46,12 @@ def error_page(request: Request[Any, Any, Any], status: int) -> Response[Any]:
 
 
 def not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
-    from app.backoffice.sessions import StaffSignInRequired
-    from app.web.sessions import ProfileRequired
+    from app.web.sessions import ProfileRequired, SignInRequired
 
     if isinstance(exc, ProfileRequired):
         return Redirect("/profiel/kiezen", status_code=303)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    sign_in = "/backoffice/aanmelden" if isinstance(exc, StaffSignInRequired) else "/aanmelden"
+    sign_in = exc.sign_in_path if isinstance(exc, SignInRequired) else SignInRequired.sign_in_path
     return Redirect(f"{sign_in}?next={quote(target, safe='')}", status_code=303)
 
 

@@ -128,7 +128,14 @@ async def end_all_sessions(account_id: UUID) -> None:
 def requires_account(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard for partner pages; the error handler sends the visitor to Aanmelden."""
     if connection.scope.get("user") is None:
-        raise NotAuthorizedException()
+        raise SignInRequired()
+
+
+class SignInRequired(NotAuthorizedException):
+    """Handled by sending the visitor to `sign_in_path`, and back to the page afterwards.
+    Each side of the portal (partners, the back-office) names its own sign-in page."""
+
+    sign_in_path = "/aanmelden"
 
 
 class ProfileRequired(NotAuthorizedException):
@@ -139,7 +146,7 @@ def requires_profile(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     """Guard for partner pages: signed in, and linked to a profile (manual §3.2)."""
     user: CurrentAccount | None = connection.scope.get("user")
     if user is None:
-        raise NotAuthorizedException()
+        raise SignInRequired()
     if user.partner_id is None:
         raise ProfileRequired()
 
@@ -148,7 +155,7 @@ def signed_in(request: Request[Any, Any, Any]) -> CurrentAccount:
     """The account of a request that passed the requires_account guard."""
     user: CurrentAccount | None = request.scope.get("user")
     if user is None:
-        raise NotAuthorizedException()
+        raise SignInRequired()
     return user
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 from app import create_app
 from app.backoffice import service as backoffice
 from app.config import Settings
-from app.web.application import FORM_BODY_LIMIT
+from app.server import FORM_BODY_LIMIT
 from app.web.forms import Form
 from tests.conftest import Browser, browser_for
 from tests.factories import large_png, make_account, make_partner, make_staff, submit_application

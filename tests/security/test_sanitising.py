@@ -18,7 +18,7 @@ from litestar.routes import HTTPRoute
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-import app.web.application  # noqa: F401 - every controller, and so every form
+import app.server  # noqa: F401 - every controller, and so every form
 from app.applications.tables import Application
 from app.partners.forms import ProfileForm
 from app.partners.tables import Partner

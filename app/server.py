@@ -1,4 +1,5 @@
-"""Assembling the Litestar application: routes, middleware, templates, lifespan."""
+"""The composition root: every domain's routes, the middleware, templates and lifespan
+assembled into one Litestar application. Within `app/`, only `app.create_app` imports it."""
 
 from __future__ import annotations
 
