@@ -160,6 +160,7 @@ def migrate() -> None:
 def worker() -> None:
     """Deliver the mail outbox until stopped (several may run at once)."""
     from app import db
+    from app.housekeeping import Housekeeper
     from app.mail.senders import make_sender
     from app.mail.worker import Worker
     from app.piccolo_conf import DB
@@ -169,12 +170,19 @@ def worker() -> None:
     async def run(settings: Settings) -> None:
         db.configure(DB, settings.database.url, settings)
         async with db.connected(DB):
-            running = Worker(make_sender(settings), settings, settings.database.url)
+            sender = make_sender(settings)
+            running = Worker(sender, settings, settings.database.url)
+            housekeeper = Housekeeper(sender, settings)
             loop = asyncio.get_running_loop()
+
+            def stop() -> None:
+                running.stop()
+                housekeeper.stop()
+
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, running.stop)
+                loop.add_signal_handler(sig, stop)
             click.echo(f"Delivering mail with the {settings.mail.backend} backend; Ctrl-C stops.")
-            await running.run()
+            await asyncio.gather(running.run(), housekeeper.run())
 
     with database(settings) as settings:
         asyncio.run(run(settings))

@@ -25,6 +25,7 @@ from app.backoffice.controller import BackofficeController
 from app.backoffice.live import QueueFeed
 from app.config import Settings, get_settings
 from app.crypto import sealer_of
+from app.housekeeping import Housekeeper
 from app.identity.controller import IdentityController
 from app.identity.endpoint import TokenEndpoint
 from app.identity.keys import ensure_signing_key
@@ -75,18 +76,21 @@ def build(settings: Settings | None = None) -> Litestar:
         await totp.seal_stored_secrets(sealer_of(settings))
         tokens.start()
         queue_feed.start(settings.database.url)
-        worker_task = None
-        worker = None
+        jobs: list[tuple[Worker | Housekeeper, asyncio.Task[None]]] = []
         if settings.mail.worker_in_process:
-            worker = Worker(make_sender(settings), settings, settings.database.url)
-            worker_task = asyncio.create_task(worker.run(), name="mail-worker")
+            sender = make_sender(settings)
+            for name, job in (
+                ("mail-worker", Worker(sender, settings, settings.database.url)),
+                ("housekeeping", Housekeeper(sender, settings)),
+            ):
+                jobs.append((job, asyncio.create_task(job.run(), name=name)))
         try:
             yield
         finally:
-            if worker and worker_task:
-                worker.stop()
+            for job, task in jobs:
+                job.stop()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(worker_task, timeout=5)
+                    await asyncio.wait_for(task, timeout=5)
             await queue_feed.stop()
             await tokens.stop()
             await db.close_pool(DB)

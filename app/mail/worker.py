@@ -26,7 +26,6 @@ from app.piccolo_conf import DB
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5.0
-HOUSEKEEPING_EVERY = dt.timedelta(minutes=10)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -140,27 +139,15 @@ async def deliver_due(sender: Sender, settings: Settings, limit: int = BATCH) ->
     return count
 
 
-async def housekeeping(sender: Sender, settings: Settings) -> None:
-    """Remove what has expired: sessions, used or old tokens, stale rate-limit counters, sent
-    mail past its retention, and any link still stored in a sent mail."""
-    from app.applications.expiry import warn_expiring_secrets
-    from app.web.throttle import purge_stale
-
-    await warn_expiring_secrets()
-
+async def tidy_outbox(sender: Sender, settings: Settings) -> None:
+    """Delete sent and failed mail past its retention, and remove any link still stored in a
+    sent mail (run by the housekeeping job, app.housekeeping)."""
     await OutboxMail.raw(
         "DELETE FROM outbox_mail WHERE coalesce(sent_at, failed_at) < now() - {}::interval",
         dt.timedelta(days=settings.mail.sent_retention_days),
     )
     if not sender.keeps_mail:
         await remove_links()
-    await OutboxMail.raw("DELETE FROM web_session WHERE expires_at < now()")
-    # Token traffic is shown for 30 days; a little more is kept for the helpdesk.
-    await OutboxMail.raw("DELETE FROM token_day WHERE day < current_date - 90")
-    # A new secret nobody came to see is not kept for later.
-    await OutboxMail.raw("DELETE FROM secret_reveal WHERE created_at < now() - interval '1 hour'")
-    await OutboxMail.raw("DELETE FROM account_token WHERE expires_at < now() - interval '7 days'")
-    await purge_stale()
 
 
 class Worker:
@@ -184,7 +171,6 @@ class Worker:
         await self._listener.add_listener(CHANNEL, self._notified)
 
     async def run(self) -> None:
-        last_housekeeping = dt.datetime.min.replace(tzinfo=dt.UTC)
         while not self.stopping.is_set():
             backlog = False
             try:
@@ -193,10 +179,6 @@ class Worker:
                 # A full batch means more may be due (a backlog after an outage): go on at
                 # once rather than after the poll.
                 backlog = await deliver_due(self.sender, self.settings) >= BATCH
-                now = dt.datetime.now(dt.UTC)
-                if now - last_housekeeping > HOUSEKEEPING_EVERY:
-                    await housekeeping(self.sender, self.settings)
-                    last_housekeeping = now
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 # The database is away: try again at the next poll, so that mail flows again
                 # within seconds of its return (a reconnection attempt costs next to nothing).

@@ -19,10 +19,11 @@ from app.accounts import service as accounts
 from app.applications import access
 from app.backoffice import service as backoffice
 from app.config import Settings
+from app.housekeeping import housekeeping
 from app.mail import service as mail
 from app.mail.senders import MailboxSender, ResendSender
 from app.mail.tables import OutboxMail
-from app.mail.worker import deliver_due, housekeeping
+from app.mail.worker import deliver_due
 from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
 from tests.fake_resend import FakeResend
 from tests.integration.backoffice.helpers import as_staff

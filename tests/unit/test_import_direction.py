@@ -33,7 +33,6 @@ PAGE_MACHINERY = {
 KNOWN = {
     "app.identity.service -> app.applications.tables",
     "app.mail.service -> app.accounts.tables",
-    "app.mail.worker -> app.applications.expiry",
 }
 
 
