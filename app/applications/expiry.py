@@ -14,6 +14,7 @@ import datetime as dt
 import math
 from typing import Any
 
+from app.accounts.language import language_of
 from app.backoffice.tables import AuditEvent
 from app.identity.tables import ClientSecret
 from app.mail import service as mail
@@ -86,7 +87,7 @@ async def _warn(secret: dict[str, Any], due: int) -> bool:
                 mail.compose(
                     "secret_expiring",
                     recipient,
-                    await mail.language_of(recipient),
+                    await language_of(recipient),
                     SUBJECT_ONE_DAY if due == 1 else SUBJECT,
                     application=secret["application_name"],
                     days=due,

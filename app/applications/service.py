@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from app.accounts.language import language_of
 from app.accounts.tables import Account
 from app.applications.forms import ApplicationData
 from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
@@ -286,7 +287,7 @@ async def update(account_id: UUID, application_id: UUID, data: ApplicationData) 
                 mail.compose(
                     "scopes_removed",
                     data.contact_email,
-                    await mail.language_of(data.contact_email),
+                    await language_of(data.contact_email),
                     N_("%(brand)s Partnerportaal — Data access removed for %(application)s"),
                     application=data.name,
                     apis=removed,

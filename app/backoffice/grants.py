@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from app.accounts.language import language_of
 from app.applications.tables import APPROVED, ARCHIVED, Application
 from app.backoffice.service import CurrentStaff, NotAllowed, NotFound
 from app.backoffice.tables import SCHOOL_ADMIN, AccessRequest
@@ -262,7 +263,7 @@ async def _tell_partner(
             mail.compose(
                 "access_changed",
                 recipient,
-                await mail.language_of(recipient),
+                await language_of(recipient),
                 N_("%(brand)s Partnerportaal - Data access changed for %(application)s"),
                 application=application["name"],
                 granted=lines(added),

@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from app.accounts import passwords
+from app.accounts.language import language_of
 from app.applications.service import QUEUE_CHANNEL
 from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
 from app.backoffice.tables import HELPDESK, ROLES, AuditEvent, School, Staff, StaffRight
@@ -381,7 +382,7 @@ async def _tell_partner(application: dict[str, Any], kind: str, subject: str, re
             mail.compose(
                 kind,
                 recipient,
-                await mail.language_of(recipient),
+                await language_of(recipient),
                 subject,
                 application=application["name"],
                 partner=application["partner_name"],

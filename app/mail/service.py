@@ -13,7 +13,6 @@ from typing import Any
 
 from jinja2 import Environment
 
-from app.accounts.tables import Account
 from app.config import Settings, get_settings
 from app.mail.tables import OutboxMail
 from app.web import i18n
@@ -29,13 +28,6 @@ class Mail:
     subject: str
     html: str
     text: str
-
-
-async def language_of(address: str) -> str:
-    """The language a mail to `address` is written in: its account's, when it has one (a
-    partner's contact often does); Dutch otherwise, as for schools and the helpdesk."""
-    owner = await Account.select(Account.language).where(Account.email == address.lower()).first()
-    return str(owner["language"]) if owner else "nl"
 
 
 @cache

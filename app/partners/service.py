@@ -17,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.accounts.language import language_of
 from app.accounts.tables import Account
 from app.crypto import token_hash
 from app.mail import service as mail
@@ -247,7 +248,7 @@ async def _notify_change(profile: dict[str, Any], changed_by: str, fields: list[
         mail.compose(
             "profile_changed",
             profile["email"],
-            await mail.language_of(profile["email"]),
+            await language_of(profile["email"]),
             N_("%(brand)s — Your partner profile was changed"),
             partner=profile["name"],
             changed_by=changed_by,
