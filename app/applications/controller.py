@@ -273,10 +273,7 @@ class ApplicationController(Controller):
         )
 
     async def _get(self, request: Request[Any, Any, Any], application_id: UUID) -> dict[str, Any]:
-        try:
-            return await service.get(signed_in(request).id, application_id)
-        except service.NotFound:
-            raise NotFoundException() from None
+        return await service.get(signed_in(request).id, application_id)
 
     @get("/{application_id:uuid}/bewerken", name="application_edit")
     async def edit_page(
@@ -341,8 +338,6 @@ class ApplicationController(Controller):
                 sealer=sealer_of(settings),
                 settings=settings,
             )
-        except service.NotFound:
-            raise NotFoundException() from None
         except service.NoClient:
             return redirect(request, f"/applicaties/{application_id}")
         except service.RecentlyUsed as used:
@@ -371,8 +366,6 @@ class ApplicationController(Controller):
             await service.revoke_secret(
                 signed_in(request).id, application_id, secret_id, confirmed=confirmed
             )
-        except service.NotFound:
-            raise NotFoundException() from None
         except service.RecentlyUsed as used:
             return await self._confirm(request, application_id, used.secrets, revoking=secret_id)
         return redirect(request, f"/applicaties/{application_id}?melding=ingetrokken#secrets")
@@ -442,8 +435,6 @@ class ApplicationController(Controller):
             return await self._access_request(request, application_id, form, status_code=429)
         except access.NotApproved:
             return redirect(request, f"/applicaties/{application_id}")
-        except service.NotFound:
-            raise NotFoundException() from None
         return redirect(
             request, f"/applicaties/{application_id}?melding=toegang-aangevraagd#toegang"
         )

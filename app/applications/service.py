@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from app import problems
 from app.accounts.language import language_of
 from app.accounts.tables import Account
 from app.applications.forms import ApplicationData
@@ -33,7 +34,7 @@ class ApplicationError(Exception):
     pass
 
 
-class NotFound(ApplicationError):
+class NotFound(ApplicationError, problems.NotFound):
     pass
 
 

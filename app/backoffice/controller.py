@@ -14,7 +14,6 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from app.accounts.controller import client_address, too_many, too_many_attempts
 from app.backoffice import grants, service, sessions, totp
@@ -25,7 +24,6 @@ from app.config import Settings
 from app.crypto import Sealer, sealer_of
 from app.db import UNAVAILABLE
 from app.identity import diagnostics
-from app.web.errors import error_page
 from app.web.i18n import _, local_time
 from app.web.inputs import page_number
 from app.web.render import page, redirect, safe_next
@@ -90,14 +88,8 @@ def handled_message(handled: service.AlreadyHandled) -> str:
     return _("This application is no longer waiting for a decision.")
 
 
-def not_found(request: Request[Any, Any, Any], _: service.NotFound) -> Response[Any]:
-    """An id that names nothing the staff member may see: the ordinary 404 page."""
-    return error_page(request, HTTP_404_NOT_FOUND)
-
-
 class BackofficeController(Controller):
     path = HOME
-    exception_handlers = {service.NotFound: not_found}  # noqa: RUF012 - read by Litestar
     # Partner sessions mean nothing here; staff sessions are checked by the guards.
     opt = {"no_session": True}  # noqa: RUF012 - Litestar reads it as a class attribute
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from app import problems
 from app.accounts import passwords
 from app.accounts.language import language_of
 from app.applications.service import QUEUE_CHANNEL
@@ -48,7 +49,7 @@ class NotAllowed(BackofficeError):
     """The staff member's role does not allow this action."""
 
 
-class NotFound(BackofficeError):
+class NotFound(BackofficeError, problems.NotFound):
     pass
 
 

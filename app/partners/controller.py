@@ -176,10 +176,7 @@ class ProfileController(Controller):
     async def revoke(
         self, request: Request[Any, Any, Any], code_id: FromPath[int]
     ) -> Response[Any]:
-        try:
-            await service.revoke_invitation(signed_in(request).id, code_id)
-        except service.NotFound:
-            raise NotFoundException() from None
+        await service.revoke_invitation(signed_in(request).id, code_id)
         return redirect(request, "/profiel?melding=ingetrokken#gebruikers")
 
 

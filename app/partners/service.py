@@ -17,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app import problems
 from app.accounts.language import language_of
 from app.accounts.tables import Account
 from app.crypto import token_hash
@@ -47,7 +48,7 @@ class AlreadyLinked(PartnerError):
     pass
 
 
-class NotFound(PartnerError):
+class NotFound(PartnerError, problems.NotFound):
     """Not one of the account's own profile's (invitation codes): nothing to say about it."""
 
 

@@ -13,10 +13,15 @@ from urllib.parse import quote
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_404_NOT_FOUND,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 
 from app.crypto import SealError
 from app.db import UNAVAILABLE
+from app.problems import NotFound
 from app.web import i18n
 
 log = logging.getLogger("app.errors")
@@ -84,8 +89,14 @@ def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+def not_found(request: Request[Any, Any, Any], _: NotFound) -> Response[Any]:
+    """An id that names nothing this person may see: the ordinary 404 page."""
+    return error_page(request, HTTP_404_NOT_FOUND)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     **dict.fromkeys(UNAVAILABLE, unavailable),
+    NotFound: not_found,
     SealError: cannot_unseal,
     NotAuthorizedException: not_authorized,
     HTTPException: http_error,
