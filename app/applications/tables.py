@@ -1,6 +1,5 @@
 """Partner applications (manual §3.3) and the APIs each asks for."""
 
-from enum import StrEnum
 from typing import Any
 
 from piccolo.columns import UUID, ForeignKey, LazyTableReference, Timestamptz, Varchar
@@ -8,20 +7,9 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from app.partners.tables import Partner
+from app.vocabulary import APPROVED, ARCHIVED, NEW, REJECTED, Status
 
-NEW = "nieuw"
-APPROVED = "goedgekeurd"
-REJECTED = "geweigerd"
-ARCHIVED = "gearchiveerd"
-
-
-class Status(StrEnum):
-    """The application's status, as the manual names it (and the table's CHECK allows)."""
-
-    new = NEW
-    approved = APPROVED
-    rejected = REJECTED
-    archived = ARCHIVED
+__all__ = ["APPROVED", "ARCHIVED", "NEW", "REJECTED", "Application", "ApplicationApi", "Status"]
 
 
 class Application(Table, tablename="application"):

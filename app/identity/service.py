@@ -28,8 +28,6 @@ import asyncpg
 import msgspec
 
 from app import db
-from app.applications.tables import APPROVED
-from app.applications.tables import ARCHIVED as ARCHIVED_STATUS
 from app.config import Api, Settings
 from app.identity import diagnostics as causes
 from app.identity.cache import BLOCKED, ClientCache
@@ -39,6 +37,8 @@ from app.identity.oauth import TokenError
 from app.identity.scopes import parse_scope, scope_string
 from app.identity.tables import ClientSecret
 from app.piccolo_conf import DB
+from app.vocabulary import APPROVED
+from app.vocabulary import ARCHIVED as ARCHIVED_STATUS
 from app.web import throttle
 from app.web.throttle import Policy
 
