@@ -10,9 +10,15 @@ from litestar.params import FromPath, FromQuery
 
 from app.accounts import service
 from app.accounts.forms import EmailForm, NewPasswordForm, RegistrationForm, SignInForm
-from app.config import Settings
-from app.web.addresses import address_of
-from app.web.i18n import _, current_language, ngettext
+from app.web.controllers import (
+    NO_STORE,
+    client_address,
+    settings_of,
+    too_many,
+    too_many_attempts,
+    too_many_requests,
+)
+from app.web.i18n import _, current_language
 from app.web.render import page, redirect, safe_next
 from app.web.sessions import (
     cookie_name,
@@ -22,13 +28,7 @@ from app.web.sessions import (
 )
 from app.web.throttle import Blocked
 
-NO_STORE = {"Cache-Control": "no-store"}
 PARTNER_HOME = "/partnerzone"
-
-
-def _settings(state: State) -> Settings:
-    settings: Settings = state.settings
-    return settings
 
 
 def link_problem_message(problem: service.LinkProblem) -> str:
@@ -37,49 +37,6 @@ def link_problem_message(problem: service.LinkProblem) -> str:
     if problem.reason == "used":
         return _("This link has already been used.")
     return _("This link is not valid.")
-
-
-def client_address(request: Request[Any, Any, Any]) -> str:
-    return address_of(request.client)
-
-
-def minutes_to_wait(blocked: Blocked) -> int:
-    return max(1, -(-blocked.seconds // 60))
-
-
-def too_many(
-    request: Request[Any, Any, Any],
-    template: str,
-    context: dict[str, Any],
-    message: str,
-    blocked: Blocked,
-) -> Response[Any]:
-    """The form again, with the rate limit's message at its first field."""
-    context["form"].add_error(context["form"].fields[0], message)
-    return page(
-        request,
-        template,
-        context,
-        status_code=429,
-        headers={**NO_STORE, "Retry-After": str(blocked.seconds)},
-    )
-
-
-def too_many_attempts(blocked: Blocked) -> str:
-    return ngettext(
-        "Too many failed attempts. Try again in %(num)d minute.",
-        "Too many failed attempts. Try again in %(num)d minutes.",
-        minutes_to_wait(blocked),
-    )
-
-
-def too_many_requests(blocked: Blocked) -> str:
-    minutes = minutes_to_wait(blocked)
-    return ngettext(
-        "Too many requests from your network. Try again in %(num)d minute.",
-        "Too many requests from your network. Try again in %(num)d minutes.",
-        minutes,
-    )
 
 
 class AccountController(Controller):
@@ -214,7 +171,7 @@ class AccountController(Controller):
             )
             return page(request, "accounts/sign_in.html", context, status_code=422)
         response = redirect(request, safe_next(form.values["next"], PARTNER_HOME))
-        settings = _settings(state)
+        settings = settings_of(state)
         await start_session(
             settings,
             response,
@@ -228,7 +185,7 @@ class AccountController(Controller):
     @post("/afmelden")
     async def sign_out(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         response = redirect(request, "/aanmelden?melding=afgemeld")
-        await end_session(_settings(state), request, response)
+        await end_session(settings_of(state), request, response)
         return response
 
     @get("/wachtwoord-vergeten", name="forgot_password")

@@ -11,12 +11,6 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from app.accounts.controller import (
-    NO_STORE,
-    client_address,
-    too_many,
-    too_many_attempts,
-)
 from app.applications import access, service
 from app.applications.forms import (
     OVERLAPS,
@@ -25,10 +19,16 @@ from app.applications.forms import (
     LinkClientForm,
     SecretForm,
 )
-from app.config import Settings
 from app.crypto import sealer_of
 from app.identity import diagnostics
 from app.identity.service import issuer
+from app.web.controllers import (
+    NO_STORE,
+    client_address,
+    settings_of,
+    too_many,
+    too_many_attempts,
+)
 from app.web.i18n import _
 from app.web.render import page, redirect
 from app.web.sessions import requires_profile, signed_in
@@ -39,13 +39,8 @@ from app.web.throttle import Blocked
 ACCESS_REQUEST_BODY_LIMIT = 4 * access.MOST_TEXT + 1024
 
 
-def _settings(state: State) -> Settings:
-    settings: Settings = state.settings
-    return settings
-
-
 def _keys(state: State) -> list[str]:
-    return [api.key for api in _settings(state).apis]
+    return [api.key for api in settings_of(state).apis]
 
 
 def client_taken_message() -> str:
@@ -96,7 +91,7 @@ class ApplicationController(Controller):
             {
                 "applications": applications,
                 "message_key": melding,
-                "apis": {api.key: api.label for api in _settings(state).apis},
+                "apis": {api.key: api.label for api in settings_of(state).apis},
             },
         )
 
@@ -138,7 +133,7 @@ class ApplicationController(Controller):
     @post("/koppelen")
     async def link(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         """Step 1 checks the client at once; step 2 (the app form) carries it along."""
-        settings = _settings(state)
+        settings = settings_of(state)
         data = await request.form()
         credentials = LinkClientForm(data)
         if not credentials.validate():
@@ -212,7 +207,7 @@ class ApplicationController(Controller):
             {
                 "form": form,
                 "mode": mode,
-                "apis": _settings(state).apis,
+                "apis": settings_of(state).apis,
                 "application": application,
                 "credentials": credentials,
                 "locked": locked or [],
@@ -245,27 +240,27 @@ class ApplicationController(Controller):
         application = await self._get(request, application_id)
         account = signed_in(request)
         new_secret = await service.take_new_secret(
-            account.id, application_id, account.session_hash, sealer_of(_settings(state))
+            account.id, application_id, account.session_hash, sealer_of(settings_of(state))
         )
         return page(
             request,
             "applications/detail.html",
             {
                 "application": application,
-                "apis": _settings(state).apis,
+                "apis": settings_of(state).apis,
                 "message_key": message_key,
                 "new_secret": new_secret,
                 "secret_form": secret_form or SecretForm(),
-                "api_labels": {api.key: api.label for api in _settings(state).apis},
+                "api_labels": {api.key: api.label for api in settings_of(state).apis},
                 "traffic": (
-                    await diagnostics.traffic(application["client_pk"], _settings(state))
+                    await diagnostics.traffic(application["client_pk"], settings_of(state))
                     if application["client_pk"]
                     else None
                 ),
                 "requests": await access.sent_requests(signed_in(request).id, application_id),
                 "history": await access.access_history(signed_in(request).id, application_id),
                 "overlaps": list(OVERLAPS),
-                "issuer": issuer(_settings(state)),
+                "issuer": issuer(settings_of(state)),
             },
             status_code=status_code,
             # A new secret is shown this once: not stored by the browser or a proxy.
@@ -326,7 +321,7 @@ class ApplicationController(Controller):
             return await self._detail(
                 request, state, application_id, secret_form=form, status_code=422
             )
-        settings = _settings(state)
+        settings = settings_of(state)
         try:
             await service.generate_secret(
                 account.id,
@@ -460,7 +455,7 @@ class ApplicationController(Controller):
 class ApiDocumentationController(Controller):
     @get("/api-documentatie", name="api_docs")
     async def docs(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
-        settings = _settings(state)
+        settings = settings_of(state)
         return page(
             request,
             "applications/api_docs.html",

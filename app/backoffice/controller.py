@@ -15,15 +15,20 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from app.accounts.controller import client_address, too_many, too_many_attempts
 from app.backoffice import grants, service, sessions, totp
 from app.backoffice.forms import CodeForm, EnrolForm, RejectForm, StaffSignInForm
 from app.backoffice.live import QueueFeed
 from app.backoffice.sessions import requires_helpdesk, requires_school_admin, requires_staff
-from app.config import Settings
 from app.crypto import Sealer, sealer_of
 from app.db import UNAVAILABLE
 from app.identity import diagnostics
+from app.web.controllers import (
+    NO_STORE,
+    client_address,
+    settings_of,
+    too_many,
+    too_many_attempts,
+)
 from app.web.i18n import _, local_time
 from app.web.inputs import page_number
 from app.web.render import page, redirect, safe_next
@@ -35,16 +40,10 @@ ACCESS = "/backoffice/toegang"
 KEEP_ALIVE_SECONDS = 15.0
 # How often an open live stream checks that its session still holds, at the least.
 SESSION_CHECK_SECONDS = 3.0
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _settings(state: State) -> Settings:
-    settings: Settings = state.settings
-    return settings
 
 
 def _sealer(state: State) -> Sealer:
-    return sealer_of(_settings(state))
+    return sealer_of(settings_of(state))
 
 
 def _chosen(values: list[str]) -> set[tuple[str, str]]:
@@ -75,7 +74,7 @@ def audit_action(action: str) -> str:
 
 
 def _api_labels(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {api.key: api.label for api in _settings(request.app.state).apis}
+    return {api.key: api.label for api in settings_of(request.app.state).apis}
 
 
 def handled_message(handled: service.AlreadyHandled) -> str:
@@ -124,7 +123,7 @@ class BackofficeController(Controller):
         except service.InvalidCredentials:
             form.add_error("password", _("The username or password is not correct."))
             return page(request, "backoffice/sign_in.html", context, status_code=422)
-        settings = _settings(state)
+        settings = settings_of(state)
         previous = request.cookies.get(sessions.cookie_name(settings))
         target = safe_next(form.values["next"], HOME)
         if await totp.enrolled(staff_id):
@@ -166,7 +165,7 @@ class BackofficeController(Controller):
         if not right:
             form.add_error("code", _("This code is not correct. Use the code your app shows now."))
             return page(request, "backoffice/code.html", context, status_code=422)
-        settings = _settings(state)
+        settings = settings_of(state)
         response = redirect(request, safe_next(form.values["next"], HOME))
         await sessions.start(
             settings, response, staff.id, request.cookies.get(sessions.cookie_name(settings))
@@ -177,7 +176,7 @@ class BackofficeController(Controller):
     async def _waiting(
         self, request: Request[Any, Any, Any], state: State
     ) -> service.CurrentStaff | None:
-        settings = _settings(state)
+        settings = settings_of(state)
         token = request.cookies.get(sessions.cookie_name(settings))
         return await sessions.load(token, settings, waiting_for_code=True) if token else None
 
@@ -225,7 +224,7 @@ class BackofficeController(Controller):
         status_code: int = 200,
         retry_after: int = 0,
     ) -> Response[Any]:
-        brand = _settings(state).portal.brand_name
+        brand = settings_of(state).portal.brand_name
         return page(
             request,
             "backoffice/second_factor.html",
@@ -244,7 +243,7 @@ class BackofficeController(Controller):
     @post("/afmelden", guards=[requires_staff])
     async def sign_out(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         response = redirect(request, f"{HOME}/aanmelden?melding=afgemeld")
-        await sessions.end(_settings(state), request, response)
+        await sessions.end(settings_of(state), request, response)
         return response
 
     @get("/", guards=[requires_staff], name="backoffice_home")
@@ -290,7 +289,7 @@ class BackofficeController(Controller):
     @get("/wachtrij/live", guards=[requires_helpdesk], name="queue_live")
     async def queue_live(self, request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
         feed: QueueFeed = state.queue_feed
-        settings = _settings(state)
+        settings = settings_of(state)
         token = request.cookies.get(sessions.cookie_name(settings), "")
 
         async def events() -> AsyncIterator[ServerSentEventMessage]:
@@ -343,7 +342,7 @@ class BackofficeController(Controller):
         staff = sessions.current(request)
         application = await service.review(staff, application_id)
         traffic = (
-            await diagnostics.traffic(application["client_pk"], _settings(request.app.state))
+            await diagnostics.traffic(application["client_pk"], settings_of(request.app.state))
             if application["client_pk"]
             else None
         )
@@ -489,7 +488,7 @@ class BackofficeController(Controller):
 
     @get("/toegang.csv", guards=[requires_school_admin], name="access_csv")
     async def access_csv(self, request: Request[Any, Any, Any]) -> Response[str]:
-        settings = _settings(request.app.state)
+        settings = settings_of(request.app.state)
         rows = await grants.overview(sessions.current(request), settings)
         return Response(
             grants.overview_csv(rows, settings),
@@ -524,7 +523,7 @@ class BackofficeController(Controller):
                 view.application["id"],
                 _chosen(form.getall("grant", [])),
                 token,
-                _settings(request.app.state),
+                settings_of(request.app.state),
             )
         except grants.InvitationProblem as problem:
             return self._invitation_problem(request, staff, problem)
@@ -554,7 +553,7 @@ class BackofficeController(Controller):
                 application_id,
                 _chosen(form.getall("grant", [])),
                 None,
-                _settings(request.app.state),
+                settings_of(request.app.state),
             )
         except (ValueError, service.NotAllowed):
             raise PermissionDeniedException() from None

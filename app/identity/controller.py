@@ -17,14 +17,10 @@ from app.identity import keys
 from app.identity.oauth import JSON, NO_STORE, TokenError, client_credentials, parse_form
 from app.identity.service import TokenService, issuer, load_client
 from app.web.addresses import address_of
+from app.web.controllers import settings_of
 
 NO_STORE_HEADERS = {name.decode(): value.decode() for name, value in NO_STORE}
 JSON_TYPE = JSON[1].decode()
-
-
-def _settings(state: State) -> Settings:
-    settings: Settings = state.settings
-    return settings
 
 
 def _tokens(state: State) -> TokenService:
@@ -43,7 +39,7 @@ class IdentityController(Controller):
 
     @get("/.well-known/openid-configuration", name="discovery")
     async def discovery(self, state: State) -> Response[dict[str, Any]]:
-        base = issuer(_settings(state))
+        base = issuer(settings_of(state))
         return Response(
             {
                 "issuer": base,
@@ -57,9 +53,9 @@ class IdentityController(Controller):
                 ],
                 "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
                 "token_endpoint_auth_signing_alg_values_supported": [
-                    _settings(state).identity.signing_algorithm
+                    settings_of(state).identity.signing_algorithm
                 ],
-                "scopes_supported": sorted({api.scope_prefix for api in _settings(state).apis}),
+                "scopes_supported": sorted({api.scope_prefix for api in settings_of(state).apis}),
             },
             headers={"Cache-Control": "public, max-age=300"},
         )
@@ -73,7 +69,7 @@ class IdentityController(Controller):
     @post("/connect/introspect", name="introspect", status_code=200)
     async def introspect(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         """RFC 7662 for the vendor's APIs, each with its own secret from the settings."""
-        settings = _settings(state)
+        settings = settings_of(state)
         try:
             form = parse_form(await request.body(), request.headers.get("content-type", ""))
             resource, secret = client_credentials(request.headers.get("authorization"), form)

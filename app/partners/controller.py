@@ -8,9 +8,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from app.accounts.controller import NO_STORE, client_address, minutes_to_wait, too_many
 from app.partners import directory, service
 from app.partners.forms import InvitationForm, ProfileForm
+from app.web.controllers import NO_STORE, client_address, minutes_to_wait, too_many
 from app.web.i18n import _, ngettext
 from app.web.render import page, redirect
 from app.web.sessions import current_account, requires_account, requires_profile, signed_in
