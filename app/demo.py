@@ -25,8 +25,8 @@ from app.identity.importer import ClientSpec, import_clients
 from app.identity.service import secret_hash
 from app.identity.tables import Client
 from app.partners import service as partners
-from app.partners.forms import ProfileData
 from app.partners.logos import process_logo
+from app.partners.service import ProfileData
 from app.piccolo_conf import DB
 
 DEMO_EMAIL = "demo@partner.example"

@@ -117,8 +117,8 @@ async def make_partner(
 ) -> dict[str, object]:
     """A partner profile created through the service, optionally with an approved app."""
     from app.partners import service
-    from app.partners.forms import ProfileData
     from app.partners.logos import process_logo
+    from app.partners.service import ProfileData
     from app.partners.tables import Partner
 
     account = account or await make_account()
@@ -228,7 +228,7 @@ async def make_staff(
 async def submit_application(partner: dict[str, object], name: str = "Roosterkoppeling") -> object:
     """An application with status Nieuw, as "Ik vraag een nieuwe client ID aan" makes it."""
     from app.applications import service
-    from app.applications.forms import ApplicationData
+    from app.applications.service import ApplicationData
 
     account = partner["account"]
     data = ApplicationData(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from app.applications.access import MOST_PER_REQUEST, parse_addresses, too_long
+from app.applications.service import ApplicationData
 from app.web.forms import Form
 from app.web.i18n import _
 
@@ -13,15 +14,6 @@ from app.web.i18n import _
 # so that live software never stops by surprise) or a number of days.
 OVERLAPS: dict[str, int | None] = {"keep": None, "0": 0, "1": 1, "7": 7, "30": 30}
 LABEL_LENGTH = 60
-
-
-@dataclass(frozen=True)
-class ApplicationData:
-    name: str
-    description: str
-    contact_person: str
-    contact_email: str
-    apis: list[str]
 
 
 class ApplicationForm(Form):
@@ -96,8 +88,6 @@ class AccessRequestForm(Form):
     multiline_fields = ("addresses",)
 
     def clean(self) -> None:
-        from app.applications.access import MOST_PER_REQUEST, parse_addresses, too_long
-
         text = self.required("addresses", _("Enter at least one e-mail address."))
         self.addresses, invalid = ([], []) if too_long(text) else parse_addresses(text)
         if too_long(text):

@@ -15,7 +15,6 @@ from uuid import UUID
 from app import problems
 from app.accounts.language import language_of
 from app.accounts.tables import Account
-from app.applications.forms import ApplicationData
 from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
 from app.config import Settings, get_settings
 from app.crypto import Sealer
@@ -26,6 +25,16 @@ from app.partners.tables import Partner
 from app.piccolo_conf import DB
 from app.web import throttle
 from app.web.i18n import N_
+
+
+@dataclass(frozen=True)
+class ApplicationData:
+    name: str
+    description: str
+    contact_person: str
+    contact_email: str
+    apis: list[str]
+
 
 QUEUE_CHANNEL = "application_queue"
 

@@ -6,32 +6,18 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from litestar.datastructures import UploadFile
 
 from app.partners.logos import Logo, LogoError, process_logo
+from app.partners.service import PROFILE_FIELDS, ProfileData
 from app.web import offload
 from app.web.forms import Form
 from app.web.i18n import _
 
 # The profile's own fields, in the order of the form and the history.
-PROFILE_FIELDS = (
-    "name",
-    "enterprise_number",
-    "description",
-    "contact_person",
-    "street",
-    "house_number",
-    "postcode",
-    "municipality",
-    "country",
-    "public",
-    "website",
-    "extra_info",
-)
 LIMITS = {
     "name": 200,
     "description": 2000,
@@ -68,24 +54,6 @@ def valid_website(value: str) -> bool:
         and "." in (parts.hostname or "")
         and not re.search(r"\s", value)
     )
-
-
-@dataclass(frozen=True)
-class ProfileData:
-    name: str
-    enterprise_number: str | None
-    description: str
-    contact_person: str
-    street: str
-    house_number: str
-    postcode: str
-    municipality: str
-    country: str
-    public: bool
-    categories: list[int]
-    website: str
-    extra_info: str
-    logo: Logo | None
 
 
 class ProfileForm(Form):

@@ -22,12 +22,46 @@ from app.accounts.language import language_of
 from app.accounts.tables import Account
 from app.crypto import token_hash
 from app.mail import service as mail
-from app.partners.forms import PROFILE_FIELDS, ProfileData
 from app.partners.logos import Logo
 from app.partners.tables import Category, InvitationCode, Partner, PartnerCategory, PartnerChange
 from app.piccolo_conf import DB
 from app.web import throttle
 from app.web.i18n import N_, current_language
+
+# The profile as the form gives it and the service stores it (manual §3.2).
+PROFILE_FIELDS = (
+    "name",
+    "enterprise_number",
+    "description",
+    "contact_person",
+    "street",
+    "house_number",
+    "postcode",
+    "municipality",
+    "country",
+    "public",
+    "website",
+    "extra_info",
+)
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    name: str
+    enterprise_number: str | None
+    description: str
+    contact_person: str
+    street: str
+    house_number: str
+    postcode: str
+    municipality: str
+    country: str
+    public: bool
+    categories: list[int]
+    website: str
+    extra_info: str
+    logo: Logo | None
+
 
 INVITATION_DAYS = 5
 # Letters and digits that cannot be mistaken for one another when read aloud or retyped.

@@ -86,3 +86,54 @@ def test_a_domain_importing_the_composition_root_is_caught(tmp_path: Path) -> No
         "app.partners.careless -> app.server",
         "app.web.careless -> app.partners",
     }
+
+
+def module_imports(root: Path) -> dict[str, set[str]]:
+    """Each module's imports of other app modules at module level (not inside functions)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        found = graph.setdefault(module, set())
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("app"):
+                # `from app.x import y`: the module app.x, or the module app.x.y if there is one.
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("app."))
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import circle, each once, as the modules along it."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for imported in sorted(graph.get(module, ())):
+            if imported not in graph or imported == module:
+                continue
+            if imported in path:
+                circle = path[path.index(imported) :]
+                if sorted(circle) not in (sorted(c) for c in found):
+                    found.append(circle)
+            elif imported not in done:
+                visit(imported, [*path, imported])
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    return found
+
+
+def test_no_import_circle() -> None:
+    assert circles(module_imports(PROJECT_ROOT / "app")) == []
+
+
+def test_an_import_circle_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "app" / "a").mkdir(parents=True)
+    (tmp_path / "app" / "a" / "one.py").write_text("from app.a.two import x\n")
+    (tmp_path / "app" / "a" / "two.py").write_text("from app.a.one import y\n")
+    assert circles(module_imports(tmp_path / "app")) == [["app.a.one", "app.a.two"]]

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from app.applications import service
-from app.applications.forms import ApplicationData
+from app.applications.service import ApplicationData
 from app.applications.tables import Application
 from app.identity.tables import Client, ClientSecret, ScopeGrant, SecretReveal
 from app.mail.tables import OutboxMail
