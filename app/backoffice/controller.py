@@ -506,7 +506,7 @@ class BackofficeController(Controller):
         staff = sessions.current(request)
         try:
             view = await grants.open_invitation(staff, token)
-        except grants.InvitationProblem as problem:
+        except grants.AccessLinkProblem as problem:
             return self._invitation_problem(request, staff, problem)
         return self._grant_page(request, view, f"{ACCESS}/{token}")
 
@@ -525,7 +525,7 @@ class BackofficeController(Controller):
                 token,
                 settings_of(request.app.state),
             )
-        except grants.InvitationProblem as problem:
+        except grants.AccessLinkProblem as problem:
             return self._invitation_problem(request, staff, problem)
         except (ValueError, service.NotAllowed):
             raise PermissionDeniedException() from None
@@ -579,7 +579,7 @@ class BackofficeController(Controller):
         self,
         request: Request[Any, Any, Any],
         staff: service.CurrentStaff,
-        problem: grants.InvitationProblem,
+        problem: grants.AccessLinkProblem,
     ) -> Response[Any]:
         status = {"unknown": 404, "expired": 410, "no-rights": 403}.get(problem.reason, 409)
         return page(

@@ -28,7 +28,7 @@ from app.web.i18n import LOCAL_TIME, N_
 
 
 @dataclass(frozen=True)
-class InvitationProblem(Exception):
+class AccessLinkProblem(Exception):
     """Why an access link cannot be used: unknown, expired, archived, not-approved, no-rights."""
 
     reason: str
@@ -100,17 +100,17 @@ async def _invited(token: str) -> dict[str, Any]:
         token_hash(token),
     )
     if not rows:
-        raise InvitationProblem("unknown")
+        raise AccessLinkProblem("unknown")
     application = await _application(rows[0]["application"])
     if application is None:
-        raise InvitationProblem("unknown")
+        raise AccessLinkProblem("unknown")
     names = {"application": application["name"], "partner": application["partner_name"]}
     if rows[0]["expired"]:
-        raise InvitationProblem("expired", **names)
+        raise AccessLinkProblem("expired", **names)
     if application["status"] == ARCHIVED:
-        raise InvitationProblem("archived", **names)
+        raise AccessLinkProblem("archived", **names)
     if application["status"] != APPROVED or not application["client_pk"]:
-        raise InvitationProblem("not-approved", **names)
+        raise AccessLinkProblem("not-approved", **names)
     application["request_id"] = rows[0]["id"]
     return application
 
@@ -121,7 +121,7 @@ async def open_invitation(staff: CurrentStaff, token: str) -> GrantView:
     application = await _invited(token)
     view = await _view(staff, application)
     if not view.schools:
-        raise InvitationProblem(
+        raise AccessLinkProblem(
             "no-rights", application=application["name"], partner=application["partner_name"]
         )
     return view
