@@ -9,7 +9,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
 from app.partners import directory, service
-from app.partners.forms import InvitationForm, ProfileForm
+from app.partners.forms import LIMITS, InvitationForm, ProfileForm
 from app.web.controllers import NO_STORE, client_address, minutes_to_wait, too_many
 from app.web.i18n import _, ngettext
 from app.web.render import page, redirect
@@ -106,6 +106,7 @@ class ProfileController(Controller):
                 "form": form,
                 "creating": creating,
                 "categories": await service.all_categories(),
+                "limits": LIMITS,
                 "email": view.profile["email"] if view else account.email,
                 "profile": view.profile if view else None,
             },

@@ -13,22 +13,28 @@ from litestar.datastructures import UploadFile
 
 from app.partners.logos import Logo, LogoError, process_logo
 from app.partners.service import PROFILE_FIELDS, ProfileData
+from app.partners.tables import Partner
 from app.web import offload
 from app.web.forms import Form
 from app.web.i18n import _
 
 # The profile's own fields, in the order of the form and the history.
+# The longest each field may be: the column's own length (which the schema test holds to the
+# migrations), so that column, form and template say the same.
 LIMITS = {
-    "name": 200,
-    "description": 2000,
-    "contact_person": 200,
-    "street": 200,
-    "house_number": 20,
-    "postcode": 20,
-    "municipality": 100,
-    "country": 100,
-    "website": 500,
-    "extra_info": 2000,
+    name: getattr(Partner, name).length
+    for name in (
+        "name",
+        "description",
+        "contact_person",
+        "street",
+        "house_number",
+        "postcode",
+        "municipality",
+        "country",
+        "website",
+        "extra_info",
+    )
 }
 
 

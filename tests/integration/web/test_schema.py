@@ -52,8 +52,8 @@ TYPES: dict[type, set[str]] = {
 }
 
 
-def declared(table: type[Table]) -> dict[str, tuple[set[str], bool]]:
-    """Column name: (the data types it may have, whether it may be NULL)."""
+def declared(table: type[Table]) -> dict[str, tuple[set[str], bool, int | None]]:
+    """Column name: (the data types it may have, whether it may be NULL, its length)."""
     found = {}
     for column in table._meta.columns:
         kind = type(column)
@@ -62,22 +62,25 @@ def declared(table: type[Table]) -> dict[str, tuple[set[str], bool]]:
             kind = {Serial: Integer, BigSerial: BigInt}.get(type(target), type(target))
         # The most specific class that names a type (BigSerial before Serial, Char before Varchar).
         types = next((TYPES[cls] for cls in kind.__mro__ if cls in TYPES), {"?"})
-        found[column._meta.db_column_name] = (types, bool(column._meta.null))
+        length = getattr(column, "length", None) if isinstance(column, Varchar) else None
+        found[column._meta.db_column_name] = (types, bool(column._meta.null), length)
     return found
 
 
 async def schema_problems(tables: list[type[Table]]) -> list[str]:
     rows: list[dict[str, Any]] = await Table.raw(  # type: ignore[misc]
-        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
+        "SELECT table_name, column_name, data_type, is_nullable, character_maximum_length"
+        " FROM information_schema.columns"
         # Generated columns are the database's own (search text, name keys): never written.
         " WHERE table_schema = 'public' AND is_generated = 'NEVER'"
     )
-    actual: dict[str, dict[str, tuple[str, bool]]] = {}
+    actual: dict[str, dict[str, tuple[str, bool, int | None]]] = {}
     for row in rows:
         if row["table_name"] not in NOT_OURS:
             actual.setdefault(row["table_name"], {})[row["column_name"]] = (
                 row["data_type"],
                 row["is_nullable"] == "YES",
+                row["character_maximum_length"],
             )
     problems = []
     classes = {table._meta.tablename: table for table in tables}
@@ -94,9 +97,14 @@ async def schema_problems(tables: list[type[Table]]) -> list[str]:
         for column in sorted(set(wanted) - set(columns)):
             problems.append(f"{name}.{column}: in {table.__name__}, not in the database")
         for column in sorted(set(wanted) & set(columns)):
-            (types, null), (data_type, nullable) = wanted[column], columns[column]
+            (types, null, length), (data_type, nullable, size) = wanted[column], columns[column]
             if data_type not in types:
                 problems.append(f"{name}.{column}: {data_type} in the database, {types} declared")
+            elif length is not None and length != size:
+                # The class's length is the one forms and templates read: it must be the table's.
+                problems.append(
+                    f"{name}.{column}: length {size} in the database, {length} in the class"
+                )
             if null != nullable and column != table._meta.primary_key._meta.db_column_name:
                 problems.append(
                     f"{name}.{column}: {'NULL' if nullable else 'NOT NULL'} in the database,"
