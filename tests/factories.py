@@ -273,6 +273,6 @@ async def generate_secret(
         sealer=sealer_of(settings),
         settings=settings,
     )
-    secret = await service.take_new_secret(account_id, application_id, session, sealer_of(settings))
+    secret = await service.take_new_secret(application_id, session, sealer_of(settings))
     assert secret is not None
     return secret

@@ -240,7 +240,7 @@ class ApplicationController(Controller):
         application = await self._get(request, application_id)
         account = signed_in(request)
         new_secret = await service.take_new_secret(
-            account.id, application_id, account.session_hash, sealer_of(settings_of(state))
+            application_id, account.session_hash, sealer_of(settings_of(state))
         )
         return page(
             request,

@@ -393,11 +393,9 @@ async def generate_secret(
         )
 
 
-async def take_new_secret(
-    account_id: UUID, application_id: UUID, session_hash: str, sealer: Sealer
-) -> str | None:
-    """The secret this session just made for the application, once: the view deletes it."""
-    await get(account_id, application_id)
+async def take_new_secret(application_id: UUID, session_hash: str, sealer: Sealer) -> str | None:
+    """The secret this session just made for the application, once: the view deletes it. Only
+    the session that made it (for an application it owned then) can take it."""
     rows = await SecretReveal.raw(
         "DELETE FROM secret_reveal WHERE session_hash = {} AND application = {}"
         " AND created_at > now() - make_interval(mins => {}) RETURNING sealed",

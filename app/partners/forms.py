@@ -18,23 +18,13 @@ from app.web import offload
 from app.web.forms import Form
 from app.web.i18n import _
 
-# The profile's own fields, in the order of the form and the history.
-# The longest each field may be: the column's own length (which the schema test holds to the
-# migrations), so that column, form and template say the same.
+# The longest each text field may be: the column's own length (which the schema test holds to
+# the migrations), so that column, form and template say the same. The enterprise number has a
+# format of its own, and "public" is a tick.
 LIMITS = {
     name: getattr(Partner, name).length
-    for name in (
-        "name",
-        "description",
-        "contact_person",
-        "street",
-        "house_number",
-        "postcode",
-        "municipality",
-        "country",
-        "website",
-        "extra_info",
-    )
+    for name in PROFILE_FIELDS
+    if name not in ("enterprise_number", "public")
 }
 
 
