@@ -309,7 +309,7 @@ def staff() -> None:
 )
 def staff_add(username: str, role: str, schools: tuple[str, ...]) -> None:
     """Add a staff member; the password is read from standard input when it is not a terminal."""
-    from app.backoffice import service as backoffice
+    from app.staff import service as backoffice
 
     settings = _load()
     try:
@@ -335,7 +335,7 @@ def staff_add(username: str, role: str, schools: tuple[str, ...]) -> None:
 @click.argument("username")
 def staff_reset_code(username: str) -> None:
     """Turn two-step verification off for a staff member who lost their authenticator."""
-    from app.backoffice import service as backoffice
+    from app.staff import service as backoffice
 
     async def work(_settings: Settings) -> bool:
         return await backoffice.reset_second_factor(username)
@@ -358,7 +358,7 @@ def schools_import(path: str) -> None:
     """Import schools from a CSV: institution_number,name (idempotent)."""
     from pathlib import Path
 
-    from app.backoffice import service as backoffice
+    from app.staff import service as backoffice
 
     text = Path(path).read_text(encoding="utf-8")
 

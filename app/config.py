@@ -145,6 +145,11 @@ class Settings:
         return next((api for api in self.apis if api.key == key), None)
 
     @property
+    def api_labels(self) -> dict[str, str]:
+        """Each API's key and the name pages show for it."""
+        return {api.key: api.label for api in self.apis}
+
+    @property
     def production(self) -> bool:
         return self.portal.environment == "production"
 

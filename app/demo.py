@@ -18,8 +18,6 @@ from PIL import Image, ImageDraw
 from app.accounts import passwords
 from app.accounts.tables import Account
 from app.applications.tables import APPROVED, NEW, Application
-from app.backoffice.service import add_staff
-from app.backoffice.tables import School
 from app.config import Settings
 from app.identity.importer import ClientSpec, import_clients
 from app.identity.service import secret_hash
@@ -28,6 +26,8 @@ from app.partners import service as partners
 from app.partners.logos import process_logo
 from app.partners.service import ProfileData
 from app.piccolo_conf import DB
+from app.staff.service import add_staff
+from app.staff.tables import School
 
 DEMO_EMAIL = "demo@partner.example"
 DEMO_PASSWORD = "Demo!Partner2026"  # noqa: S105 - a published demo account
@@ -93,7 +93,7 @@ def _logo(name: str, color: str) -> bytes:
 async def load(settings: Settings) -> DemoInfo:
     if await Account.exists().where(Account.email == DEMO_EMAIL):
         return DemoInfo(created=False)
-    categories = {row["key"]: row["id"] for row in await partners.all_categories()}
+    categories = {row.key: row.id for row in await partners.all_categories()}
     password_hash = await passwords.hash_password(DEMO_PASSWORD)
     async with DB.transaction():
         for number, (name, description, keys, color) in enumerate(PARTNERS):

@@ -22,8 +22,8 @@ from app.db import UNAVAILABLE
 from app.identity.tables import SecretReveal, TokenDay
 from app.mail.senders import Sender
 from app.mail.worker import tidy_outbox
+from app.throttle import purge_stale
 from app.web.tables import WebSession
-from app.web.throttle import purge_stale
 
 log = logging.getLogger(__name__)
 EVERY_SECONDS = 600.0
@@ -31,7 +31,7 @@ EVERY_SECONDS = 600.0
 
 async def housekeeping(sender: Sender, settings: Settings) -> None:
     """One round of housekeeping."""
-    await warn_expiring_secrets()
+    await warn_expiring_secrets(settings)
     await tidy_outbox(sender, settings)
     await WebSession.raw("DELETE FROM web_session WHERE expires_at < now()")
     await AccountToken.raw("DELETE FROM account_token WHERE expires_at < now() - interval '7 days'")

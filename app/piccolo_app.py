@@ -4,14 +4,6 @@ from piccolo.conf.apps import AppConfig
 
 from app.accounts.tables import Account, AccountToken
 from app.applications.tables import Application, ApplicationApi
-from app.backoffice.tables import (
-    AccessRequest,
-    AuditEvent,
-    School,
-    Staff,
-    StaffRight,
-    StaffSession,
-)
 from app.config import PROJECT_ROOT
 from app.db import APP_NAME
 from app.identity.tables import (
@@ -31,7 +23,10 @@ from app.partners.tables import (
     PartnerCategory,
     PartnerChange,
 )
-from app.web.tables import Throttle, WebSession
+from app.schoolaccess.tables import AccessRequest
+from app.staff.tables import AuditEvent, School, Staff, StaffRight, StaffSession
+from app.throttle import Throttle
+from app.web.tables import WebSession
 
 APP_CONFIG = AppConfig(
     app_name=APP_NAME,

@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Litestar, Request, asgi
 from litestar.datastructures import CacheControlHeader, State
+from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
@@ -19,12 +20,10 @@ from litestar.types import Receive, Scope, Send
 from app import db, logs
 from app.accounts.controller import AccountController
 from app.applications.controller import ApiDocumentationController, ApplicationController
-from app.backoffice import sessions as backoffice_sessions
-from app.backoffice import totp
-from app.backoffice.controller import BackofficeController
-from app.backoffice.live import QueueFeed
 from app.config import Settings, get_settings
 from app.crypto import sealer_of
+from app.helpdesk.controller import AuditLogController, HelpdeskController
+from app.helpdesk.live import QueueFeed
 from app.housekeeping import Housekeeper
 from app.identity.controller import IdentityController
 from app.identity.endpoint import TokenEndpoint
@@ -35,7 +34,11 @@ from app.mail.senders import make_sender
 from app.mail.worker import Worker
 from app.partners.controller import ProfileController, PublicPartnerController
 from app.piccolo_conf import DB
+from app.schoolaccess.controller import SchoolAccessController
 from app.site.controller import SiteController
+from app.staff import sessions as staff_sessions
+from app.staff import totp
+from app.staff.controller import StaffController, StaffSignInController
 from app.web import i18n, inputs
 from app.web.csrf import CsrfMiddleware
 from app.web.errors import EXCEPTION_HANDLERS
@@ -108,7 +111,11 @@ def build(settings: Settings | None = None) -> Litestar:
         token,
         ApplicationController,
         ApiDocumentationController,
-        BackofficeController,
+        StaffSignInController,
+        StaffController,
+        HelpdeskController,
+        AuditLogController,
+        SchoolAccessController,
         create_static_files_router(
             path="/static",
             directories=[ASSETS],
@@ -126,9 +133,12 @@ def build(settings: Settings | None = None) -> Litestar:
         middleware=[
             SessionMiddleware(settings),
             CsrfMiddleware(
-                settings, (session_cookie(settings), backoffice_sessions.cookie_name(settings))
+                settings, (session_cookie(settings), staff_sessions.cookie_name(settings))
             ),
         ],
+        # Handlers and services are given the settings the app was built with, never the
+        # global ones: an app built with other settings (as the tests do) keeps to them.
+        dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         before_request=before_request,
         before_send=[security_headers_hook(settings.production)],
         template_config=template_config(make_environment(settings)),

@@ -165,7 +165,7 @@ async def signed_in(client: httpx.AsyncClient, username: str) -> None:
 async def run(url: str, count: int) -> int:
     import logging
 
-    from app.backoffice.service import add_staff
+    from app.staff.service import add_staff
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     schools = await seed(url)

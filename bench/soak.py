@@ -315,9 +315,9 @@ def report(
 async def run(url: str, minutes: float, users: int, token_rate: int, page_rate: int) -> str:
     facts = await prepare(url)
     from app import db
-    from app.backoffice.service import add_staff
     from app.config import get_settings
     from app.piccolo_conf import DB
+    from app.staff.service import add_staff
 
     db.configure(DB, url, get_settings())
     async with db.connected(DB):

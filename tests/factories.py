@@ -201,7 +201,7 @@ async def make_client(
 
 
 async def make_school(number: str = "", name: str = "") -> str:
-    from app.backoffice.tables import School
+    from app.staff.tables import School
 
     number = number or f"{100000 + next(_numbers)}"
     await School.raw(
@@ -216,7 +216,7 @@ async def make_staff(
     role: str = "helpdesk", rights: list[tuple[str, list[str]]] | None = None
 ) -> str:
     """A back-office user (password PASSWORD); schools named in `rights` are created."""
-    from app.backoffice.service import add_staff
+    from app.staff.service import add_staff
 
     for number, _apis in rights or []:
         await make_school(number)
@@ -229,6 +229,7 @@ async def submit_application(partner: dict[str, object], name: str = "Roosterkop
     """An application with status Nieuw, as "Ik vraag een nieuwe client ID aan" makes it."""
     from app.applications import service
     from app.applications.service import ApplicationData
+    from app.config import get_settings
 
     account = partner["account"]
     data = ApplicationData(
@@ -238,7 +239,8 @@ async def submit_application(partner: dict[str, object], name: str = "Roosterkop
         contact_email="dev@partner.be",
         apis=["leerlingen", "personeel"],
     )
-    return await service.request_new_client(account.id, account.email, data)  # type: ignore[attr-defined]
+    settings = get_settings()
+    return await service.request_new_client(account.id, account.email, data, settings)  # type: ignore[attr-defined]
 
 
 async def token_status(browser: Any, client_id: str, secret: str) -> int:

@@ -10,8 +10,10 @@ from litestar.params import FromPath, FromQuery
 
 from app.accounts import service
 from app.accounts.forms import EmailForm, NewPasswordForm, RegistrationForm, SignInForm
+from app.throttle import Blocked
 from app.web.controllers import (
     NO_STORE,
+    AppSettings,
     client_address,
     settings_of,
     too_many,
@@ -26,7 +28,6 @@ from app.web.sessions import (
     end_session,
     start_session,
 )
-from app.web.throttle import Blocked
 
 PARTNER_HOME = "/partnerzone"
 
@@ -47,13 +48,19 @@ class AccountController(Controller):
         return page(request, "accounts/register.html", {"form": RegistrationForm()})
 
     @post("/registreren")
-    async def register(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def register(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
         form = RegistrationForm(await request.form())
-        if not form.validate():
+        if not (entered := form.validate()):
             return page(request, "accounts/register.html", {"form": form}, status_code=422)
         try:
             await service.register(
-                form.email_address, form.password, current_language(), client_address(request)
+                entered.email,
+                entered.password,
+                current_language(),
+                client_address(request),
+                settings,
             )
         except Blocked as blocked:
             return too_many(
@@ -107,9 +114,11 @@ class AccountController(Controller):
         )
 
     @post("/activeren-opnieuw")
-    async def resend_activation(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def resend_activation(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
         form = EmailForm(await request.form())
-        if not form.validate():
+        if not (email := form.validate()):
             return page(
                 request,
                 "accounts/link_problem.html",
@@ -117,7 +126,7 @@ class AccountController(Controller):
                 status_code=422,
             )
         try:
-            await service.resend_activation(form.email_address, client_address(request))
+            await service.resend_activation(email, client_address(request), settings)
         except Blocked as blocked:
             return too_many(
                 request,
@@ -148,11 +157,11 @@ class AccountController(Controller):
     async def sign_in(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         form = SignInForm(await request.form())
         context: dict[str, Any] = {"form": form, "message_key": "", "not_activated": False}
-        if not form.validate():
+        if not (entered := form.validate()):
             return page(request, "accounts/sign_in.html", context, status_code=422)
         try:
             account = await service.sign_in(
-                form.email_address, form.password, client_address(request)
+                entered.email, entered.password, client_address(request)
             )
         except Blocked as blocked:
             message = too_many_attempts(blocked)
@@ -193,12 +202,12 @@ class AccountController(Controller):
         return page(request, "accounts/forgot_password.html", {"form": EmailForm()})
 
     @post("/wachtwoord-vergeten")
-    async def forgot(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def forgot(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[Any]:
         form = EmailForm(await request.form())
-        if not form.validate():
+        if not (email := form.validate()):
             return page(request, "accounts/forgot_password.html", {"form": form}, status_code=422)
         try:
-            await service.request_password_reset(form.email_address, client_address(request))
+            await service.request_password_reset(email, client_address(request), settings)
         except Blocked as blocked:
             return too_many(
                 request,
@@ -235,7 +244,7 @@ class AccountController(Controller):
         except service.LinkProblem as problem:
             return self._link_problem(request, problem, "reset")
         form = NewPasswordForm(await request.form(), email=email)
-        if not form.validate():
+        if not (password := form.validate()):
             return page(
                 request,
                 "accounts/reset_password.html",
@@ -244,7 +253,7 @@ class AccountController(Controller):
                 headers=NO_STORE,
             )
         try:
-            await service.reset_password(token, form.password)
+            await service.reset_password(token, password)
         except service.LinkProblem as problem:
             return self._link_problem(request, problem, "reset")
         return redirect(request, "/aanmelden?melding=wachtwoord-gewijzigd")

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from app import throttle
 from app.accounts import passwords
 from app.accounts.tables import Account, AccountToken
-from app.config import get_settings
+from app.config import Settings
 from app.crypto import new_token, token_hash
 from app.mail import service as mail
 from app.piccolo_conf import DB
-from app.web import throttle
+from app.throttle import Blocked
 from app.web.i18n import N_
 from app.web.sessions import end_all_sessions
-from app.web.throttle import Blocked
 
 ACTIVATION = "activation"
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
@@ -44,6 +44,14 @@ class LinkProblem(AccountError):
     """An e-mailed link that cannot be used: 'unknown', 'used' or 'expired'."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the registration and sign-in forms give the service."""
+
+    email: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,9 @@ async def _may_mail(recipient: str) -> bool:
     return True
 
 
-async def register(email: str, password: str, language: str, client_address: str) -> None:
+async def register(
+    email: str, password: str, language: str, client_address: str, settings: Settings
+) -> None:
     """Create an inactive account and mail its activation link, in one transaction.
 
     For an address that already has an account the password is hashed all the same (so the
@@ -91,28 +101,25 @@ async def register(email: str, password: str, language: str, client_address: str
         if not await _may_mail(email):
             return
         if inserted:
-            await _send_link(inserted[0]["id"], email, language, ACTIVATION)
+            await _send_link(inserted[0]["id"], email, language, ACTIVATION, settings)
             return
         existing = await Account.select(Account.language).where(Account.email == email).first()
-        await mail.enqueue(
-            mail.compose(
-                "registration_attempt",
-                email,
-                existing["language"] if existing else language,
-                N_("%(brand)s — Someone tried to register with your e-mail address"),
-                sign_in_url=mail.link("/aanmelden"),
-                reset_url=mail.link("/wachtwoord-vergeten"),
-            )
+        await mail.send(
+            settings,
+            "registration_attempt",
+            email,
+            existing["language"] if existing else language,
+            N_("%(brand)s — Someone tried to register with your e-mail address"),
+            sign_in_url=mail.link(settings, "/aanmelden"),
+            reset_url=mail.link(settings, "/wachtwoord-vergeten"),
         )
 
 
-async def _send_link(account_id: UUID, email: str, language: str, purpose: str) -> None:
-    settings = get_settings().accounts
-    lifetime = (
-        dt.timedelta(hours=settings.activation_hours)
-        if purpose == ACTIVATION
-        else dt.timedelta(minutes=settings.reset_minutes)
-    )
+async def _send_link(
+    account_id: UUID, email: str, language: str, purpose: str, settings: Settings
+) -> None:
+    hours, minutes = settings.accounts.activation_hours, settings.accounts.reset_minutes
+    lifetime = dt.timedelta(hours=hours) if purpose == ACTIVATION else dt.timedelta(minutes=minutes)
     token = new_token()
     await AccountToken.insert(
         AccountToken(
@@ -123,27 +130,16 @@ async def _send_link(account_id: UUID, email: str, language: str, purpose: str) 
         )
     )
     if purpose == ACTIVATION:
-        composed = mail.compose(
-            "activation",
-            email,
-            language,
-            N_("%(brand)s — Activate your partner account"),
-            url=mail.link(f"/activeren/{token}"),
-            hours=settings.activation_hours,
-        )
+        subject = N_("%(brand)s — Activate your partner account")
+        path, context = f"/activeren/{token}", {"hours": hours}
     else:
-        composed = mail.compose(
-            "password_reset",
-            email,
-            language,
-            N_("%(brand)s — Choose a new password"),
-            url=mail.link(f"/wachtwoord-herstellen/{token}"),
-            minutes=settings.reset_minutes,
-        )
-    await mail.enqueue(composed)
+        subject = N_("%(brand)s — Choose a new password")
+        path, context = f"/wachtwoord-herstellen/{token}", {"minutes": minutes}
+    kind = "activation" if purpose == ACTIVATION else "password_reset"
+    await mail.send(settings, kind, email, language, subject, path=path, **context)
 
 
-async def resend_activation(email: str, client_address: str) -> None:
+async def resend_activation(email: str, client_address: str, settings: Settings) -> None:
     """A new activation link for an address that has an inactive account; else nothing."""
     await _limit_mail_requests(client_address)
     async with DB.transaction():
@@ -153,7 +149,7 @@ async def resend_activation(email: str, client_address: str) -> None:
             .first()
         )
         if account and await _may_mail(email):
-            await _send_link(account["id"], email, account["language"], ACTIVATION)
+            await _send_link(account["id"], email, account["language"], ACTIVATION, settings)
 
 
 async def check_link(token: str, purpose: str) -> str:
@@ -228,14 +224,14 @@ async def sign_in(email: str, password: str, client_address: str) -> SignedIn:
     return SignedIn(account["id"], account["email"], account["language"])
 
 
-async def request_password_reset(email: str, client_address: str) -> None:
+async def request_password_reset(email: str, client_address: str, settings: Settings) -> None:
     await _limit_mail_requests(client_address)
     async with DB.transaction():
         account = (
             await Account.select(Account.id, Account.language).where(Account.email == email).first()
         )
         if account and await _may_mail(email):
-            await _send_link(account["id"], email, account["language"], PASSWORD_RESET)
+            await _send_link(account["id"], email, account["language"], PASSWORD_RESET, settings)
 
 
 async def reset_password(token: str, password: str) -> None:

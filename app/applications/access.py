@@ -8,17 +8,21 @@ still sign in to the back-office and hold rights for the school and the API.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from app.applications.service import ApplicationError, get
-from app.applications.tables import APPROVED
-from app.backoffice.tables import AccessRequest
+from app.applications.tables import APPROVED, Application
+from app.config import Settings
 from app.crypto import new_token, token_hash
 from app.mail import service as mail
 from app.partners.tables import Partner
 from app.piccolo_conf import DB
+from app.schoolaccess.tables import AccessRequest
+from app.staff.tables import AuditEvent
 from app.web.forms import normalise_email
 from app.web.i18n import N_
 
@@ -64,17 +68,17 @@ def parse_addresses(text: str) -> tuple[list[str], list[str]]:
     return list(valid), invalid
 
 
-async def request_access(account_id: UUID, application_id: UUID, addresses: list[str]) -> None:
+async def request_access(
+    account_id: UUID, application_id: UUID, addresses: list[str], settings: Settings
+) -> None:
     """Mail each administrator the manual's message with a link to the application."""
     async with DB.transaction():
         application = await get(account_id, application_id)
-        if application["status"] != APPROVED or not application["client_pk"]:
+        if application.status != APPROVED or not application.client_pk:
             raise NotApproved()
         # One request of an application at a time, so that parallel posts cannot each find
         # room left in the day's quota.
-        await AccessRequest.raw(
-            "SELECT id FROM application WHERE id = {} FOR UPDATE", application_id
-        )
+        await Application.select(Application.id).where(Application.id == application_id).lock_rows()
         today = await AccessRequest.raw(
             "SELECT count(*) AS n FROM access_request WHERE application = {}"
             " AND created_at > now() - interval '1 day'",
@@ -84,7 +88,7 @@ async def request_access(account_id: UUID, application_id: UUID, addresses: list
         if len(addresses) > left:
             raise TooMany(max(left, 0))
         partner = (
-            await Partner.select(Partner.name).where(Partner.id == application["partner"]).first()
+            await Partner.select(Partner.name).where(Partner.id == application.partner).first()
         )
         for address in addresses:
             token = new_token()
@@ -97,23 +101,38 @@ async def request_access(account_id: UUID, application_id: UUID, addresses: list
                 account_id,
                 LINK_DAYS,
             )
-            await mail.enqueue(
-                mail.compose(
-                    "access_request",
-                    address,
-                    "nl",
-                    N_("%(brand)s Partnerportaal - Data access for application %(application)s"),
-                    application=application["name"],
-                    partner=partner["name"] if partner else "",
-                    url=mail.link(f"/backoffice/toegang/{token}"),
-                )
+            await mail.send(
+                settings,
+                "access_request",
+                address,
+                "nl",
+                N_("%(brand)s Partnerportaal - Data access for application %(application)s"),
+                application=application.name,
+                partner=partner["name"] if partner else "",
+                path=f"/backoffice/toegang/{token}",
             )
 
 
-async def sent_requests(account_id: UUID, application_id: UUID) -> list[dict[str, Any]]:
+class SentRequest(msgspec.Struct, frozen=True):
+    email: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+    state: str  # sent, used or expired
+
+
+class AccessChange(msgspec.Struct, frozen=True):
+    at: dt.datetime
+    action: str  # granted or removed
+    institution_number: str | None
+    api: str | None
+    school: str | None
+
+
+async def sent_requests(account_id: UUID, application_id: UUID) -> list[SentRequest]:
     """The requests sent for an application, newest first, with their state."""
     await get(account_id, application_id)
-    rows: list[dict[str, Any]] = await AccessRequest.raw(
+    rows = await AccessRequest.raw(
         """
         SELECT email, created_at, expires_at, used_at,
             CASE WHEN used_at IS NOT NULL THEN 'used'
@@ -122,13 +141,13 @@ async def sent_requests(account_id: UUID, application_id: UUID) -> list[dict[str
         """,
         application_id,
     )
-    return rows
+    return msgspec.convert(rows, list[SentRequest])
 
 
-async def access_history(account_id: UUID, application_id: UUID) -> list[dict[str, Any]]:
+async def access_history(account_id: UUID, application_id: UUID) -> list[AccessChange]:
     """Grants and removals for the partner's own application, newest first."""
     await get(account_id, application_id)
-    rows: list[dict[str, Any]] = await AccessRequest.raw(
+    rows = await AuditEvent.raw(
         """
         SELECT e.at, e.action, e.institution_number, e.detail->>'api' AS api, s.name AS school
         FROM audit_event e LEFT JOIN school s ON s.institution_number = e.institution_number
@@ -137,4 +156,4 @@ async def access_history(account_id: UUID, application_id: UUID) -> list[dict[st
         """,
         application_id,
     )
-    return rows
+    return msgspec.convert(rows, list[AccessChange])

@@ -19,11 +19,14 @@ from app.applications.forms import (
     LinkClientForm,
     SecretForm,
 )
+from app.applications.tables import APPROVED
 from app.crypto import sealer_of
 from app.identity import diagnostics
 from app.identity.service import issuer
+from app.throttle import Blocked
 from app.web.controllers import (
     NO_STORE,
+    AppSettings,
     client_address,
     settings_of,
     too_many,
@@ -32,7 +35,6 @@ from app.web.controllers import (
 from app.web.i18n import _
 from app.web.render import page, redirect
 from app.web.sessions import requires_profile, signed_in
-from app.web.throttle import Blocked
 
 # Room for the longest list "Toegang aanvragen" takes, percent-encoded, and the CSRF token: a
 # larger post is refused from its Content-Length, before a byte of it is read.
@@ -91,7 +93,7 @@ class ApplicationController(Controller):
             {
                 "applications": applications,
                 "message_key": melding,
-                "apis": {api.key: api.label for api in settings_of(state).apis},
+                "apis": settings_of(state).api_labels,
             },
         )
 
@@ -121,9 +123,10 @@ class ApplicationController(Controller):
     async def create(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         account = signed_in(request)
         form = ApplicationForm(await request.form(), api_keys=_keys(state))
-        if not form.validate() or form.data is None:
+        if not (data := form.validate()):
             return self._form(request, state, form, "new", status_code=422)
-        application_id = await service.request_new_client(account.id, account.email, form.data)
+        settings = settings_of(state)
+        application_id = await service.request_new_client(account.id, account.email, data, settings)
         return redirect(request, f"/applicaties/{application_id}?melding=aangevraagd")
 
     @get("/koppelen", name="application_link")
@@ -136,7 +139,7 @@ class ApplicationController(Controller):
         settings = settings_of(state)
         data = await request.form()
         credentials = LinkClientForm(data)
-        if not credentials.validate():
+        if not (client := credentials.validate()):
             return page(
                 request,
                 "applications/link.html",
@@ -146,8 +149,8 @@ class ApplicationController(Controller):
             )
         try:
             existing = await service.check_client(
-                credentials.client_id,
-                credentials.client_secret,
+                client.client_id,
+                client.secret,
                 settings,
                 signed_in(request).id,
                 client_address(request),
@@ -169,7 +172,7 @@ class ApplicationController(Controller):
             )
         form = ApplicationForm(data, api_keys=_keys(state))
         form.apis = sorted(set(form.apis) | set(existing.apis), key=_keys(state).index)
-        if not form.validate() or form.data is None:
+        if not (application := form.validate()):
             return self._form(
                 request,
                 state,
@@ -182,7 +185,7 @@ class ApplicationController(Controller):
         account = signed_in(request)
         try:
             application_id = await service.link_existing_client(
-                account.id, credentials.client_id, credentials.client_secret, form.data, settings
+                account.id, client.client_id, client.secret, application, settings
             )
         except (service.ClientTaken, service.InvalidClient) as refused:
             return link_refused(request, credentials, refused)
@@ -196,7 +199,7 @@ class ApplicationController(Controller):
         mode: str,
         *,
         status_code: int = 200,
-        application: dict[str, Any] | None = None,
+        application: service.Detail | None = None,
         credentials: LinkClientForm | None = None,
         locked: list[str] | None = None,
         losses: dict[str, int] | None = None,
@@ -251,10 +254,10 @@ class ApplicationController(Controller):
                 "message_key": message_key,
                 "new_secret": new_secret,
                 "secret_form": secret_form or SecretForm(),
-                "api_labels": {api.key: api.label for api in settings_of(state).apis},
+                "api_labels": settings_of(state).api_labels,
                 "traffic": (
-                    await diagnostics.traffic(application["client_pk"], settings_of(state))
-                    if application["client_pk"]
+                    await diagnostics.traffic(application.client_pk, settings_of(state))
+                    if application.client_pk
                     else None
                 ),
                 "requests": await access.sent_requests(signed_in(request).id, application_id),
@@ -267,7 +270,7 @@ class ApplicationController(Controller):
             headers=NO_STORE if new_secret else None,
         )
 
-    async def _get(self, request: Request[Any, Any, Any], application_id: UUID) -> dict[str, Any]:
+    async def _get(self, request: Request[Any, Any, Any], application_id: UUID) -> service.Detail:
         return await service.get(signed_in(request).id, application_id)
 
     @get("/{application_id:uuid}/bewerken", name="application_edit")
@@ -276,9 +279,9 @@ class ApplicationController(Controller):
     ) -> Response[Any]:
         application = await self._get(request, application_id)
         form = ApplicationForm(
-            {key: application[key] for key in ApplicationForm.fields if key in application},
+            {key: getattr(application, key, "") for key in ApplicationForm.fields},
             api_keys=_keys(state),
-            apis=application["apis"],
+            apis=application.apis,
         )
         return self._form(request, state, form, "edit", application=application)
 
@@ -289,11 +292,11 @@ class ApplicationController(Controller):
         account = signed_in(request)
         application = await self._get(request, application_id)
         form = ApplicationForm(await request.form(), api_keys=_keys(state))
-        if not form.validate() or form.data is None:
+        if not (data := form.validate()):
             return self._form(
                 request, state, form, "edit", application=application, status_code=422
             )
-        losses = service.scopes_lost(application, form.data.apis)
+        losses = service.scopes_lost(application, data.apis)
         if losses and not form.values["confirm_removal"]:
             # Unticking an API deletes its scopes: say how many schools lose access first.
             return self._form(
@@ -306,7 +309,7 @@ class ApplicationController(Controller):
                 status_code=409,
             )
         try:
-            await service.update(account.id, application_id, form.data)
+            await service.update(account.id, application_id, data, settings_of(state))
         except service.NotEditable:
             raise NotFoundException() from None
         return redirect(request, f"/applicaties/{application_id}?melding=opgeslagen")
@@ -317,7 +320,7 @@ class ApplicationController(Controller):
     ) -> Response[Any]:
         account = signed_in(request)
         form = SecretForm(await request.form())
-        if not form.validate():
+        if not (choice := form.validate()):
             return await self._detail(
                 request, state, application_id, secret_form=form, status_code=422
             )
@@ -326,9 +329,9 @@ class ApplicationController(Controller):
             await service.generate_secret(
                 account.id,
                 application_id,
-                label=form.label,
-                overlap_days=form.overlap_days,
-                confirmed=form.confirmed,
+                label=choice.label,
+                overlap_days=choice.overlap_days,
+                confirmed=choice.confirmed,
                 session_hash=account.session_hash,
                 sealer=sealer_of(settings),
                 settings=settings,
@@ -379,7 +382,7 @@ class ApplicationController(Controller):
         self,
         request: Request[Any, Any, Any],
         application_id: UUID,
-        secrets: list[dict[str, Any]],
+        secrets: list[service.Secret],
         *,
         form: SecretForm | None = None,
         revoking: int | None = None,
@@ -408,17 +411,18 @@ class ApplicationController(Controller):
         "/{application_id:uuid}/toegang-aanvragen", request_max_body_size=ACCESS_REQUEST_BODY_LIMIT
     )
     async def access_request(
-        self, request: Request[Any, Any, Any], application_id: FromPath[UUID]
+        self, request: Request[Any, Any, Any], settings: AppSettings, application_id: FromPath[UUID]
     ) -> Response[Any]:
         # Whose application, and whether it may ask, before anything in the post is read.
         application = await self._get(request, application_id)
-        if application["status"] != "goedgekeurd":
+        if application.status != APPROVED:
             return redirect(request, f"/applicaties/{application_id}")
         form = AccessRequestForm(await request.form())
-        if not form.validate():
+        if not (addresses := form.validate()):
             return await self._access_request(request, application_id, form, status_code=422)
         try:
-            await access.request_access(signed_in(request).id, application_id, form.addresses)
+            account = signed_in(request).id
+            await access.request_access(account, application_id, addresses, settings)
         except access.TooMany as too_many:
             form.add_error(
                 "addresses",
@@ -442,7 +446,7 @@ class ApplicationController(Controller):
         status_code: int = 200,
     ) -> Response[Any]:
         application = await self._get(request, application_id)
-        if application["status"] != "goedgekeurd":
+        if application.status != APPROVED:
             return redirect(request, f"/applicaties/{application_id}")
         return page(
             request,

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from uuid import UUID
+
+import msgspec
 
 from app.accounts.language import language_of
-from app.backoffice.tables import AuditEvent
+from app.config import Settings
 from app.identity.tables import ClientSecret
 from app.mail import service as mail
 from app.piccolo_conf import DB
+from app.staff.tables import AuditEvent
 from app.web.i18n import N_
 
 WARN_DAYS = (30, 14, 7, 1)
@@ -38,10 +41,23 @@ def warning_due(expires_at: dt.datetime, now: dt.datetime) -> int | None:
     return min(due) if due and days_left > 0 else None
 
 
-async def warn_expiring_secrets(now: dt.datetime | None = None) -> int:
+class Expiring(msgspec.Struct, frozen=True):
+    id: int
+    expires_at: dt.datetime
+    warned_days: int | None
+    hint: str
+    label: str
+    application: UUID
+    application_name: str
+    contact_email: str
+    partner: UUID
+    partner_email: str
+
+
+async def warn_expiring_secrets(settings: Settings, now: dt.datetime | None = None) -> int:
     """Send the warnings that are due; returns how many secrets were warned about."""
     now = now or dt.datetime.now(dt.UTC)
-    candidates = await ClientSecret.raw(
+    rows = await ClientSecret.raw(
         """
         SELECT s.id, s.expires_at, s.warned_days, s.hint, s.label, a.id AS application,
             a.name AS application_name, a.contact_email, a.partner, p.email AS partner_email
@@ -57,52 +73,47 @@ async def warn_expiring_secrets(now: dt.datetime | None = None) -> int:
         now - dt.timedelta(days=IN_USE_DAYS),
     )
     warned = 0
-    for secret in candidates:
-        due = warning_due(secret["expires_at"], now)
-        if due is None or (secret["warned_days"] is not None and secret["warned_days"] <= due):
+    for secret in msgspec.convert(rows, list[Expiring]):
+        due = warning_due(secret.expires_at, now)
+        if due is None or (secret.warned_days is not None and secret.warned_days <= due):
             continue
-        if await _warn(secret, due):
+        if await _warn(secret, due, settings):
             warned += 1
     return warned
 
 
-async def _warn(secret: dict[str, Any], due: int) -> bool:
+async def _warn(secret: Expiring, due: int, settings: Settings) -> bool:
     async with DB.transaction():
         claimed = await ClientSecret.raw(
             "UPDATE client_secret SET warned_days = {} WHERE id = {}"
             " AND (warned_days IS NULL OR warned_days > {}) RETURNING id",
             due,
-            secret["id"],
+            secret.id,
             due,
         )
         if not claimed:
             return False  # another worker sent it
-        name = f"…{secret['hint']}" if secret["hint"] else ""
-        if secret["label"]:
-            name = f"{name} {secret['label']}".strip()
-        for recipient in dict.fromkeys(
-            address for address in (secret["partner_email"], secret["contact_email"]) if address
-        ):
-            await mail.enqueue(
-                mail.compose(
-                    "secret_expiring",
-                    recipient,
-                    await language_of(recipient),
-                    SUBJECT_ONE_DAY if due == 1 else SUBJECT,
-                    application=secret["application_name"],
-                    days=due,
-                    secret=name,
-                    expires_at=secret["expires_at"],
-                    url=mail.link(f"/applicaties/{secret['application']}#secrets"),
-                )
+        name = f"…{secret.hint} {secret.label}" if secret.hint else secret.label
+        for recipient in dict.fromkeys(filter(None, (secret.partner_email, secret.contact_email))):
+            await mail.send(
+                settings,
+                "secret_expiring",
+                recipient,
+                await language_of(recipient),
+                SUBJECT_ONE_DAY if due == 1 else SUBJECT,
+                application=secret.application_name,
+                days=due,
+                secret=name.strip(),
+                expires_at=secret.expires_at,
+                path=f"/applicaties/{secret.application}#secrets",
             )
         await AuditEvent.insert(
             AuditEvent(
                 actor="portal",
                 action="secret-expiry-warned",
-                partner=secret["partner"],
-                application=secret["application"],
-                detail={"secret": secret["id"], "days": due},
+                partner=secret.partner,
+                application=secret.application,
+                detail={"secret": secret.id, "days": due},
             )
         )
     return True

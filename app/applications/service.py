@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
-from app import problems
+import msgspec
+
+from app import problems, throttle
 from app.accounts.language import language_of
 from app.accounts.tables import Account
-from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
-from app.config import Settings, get_settings
+from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application, ApplicationApi
+from app.config import Settings
 from app.crypto import Sealer
 from app.identity.service import matching_secret, new_secret, secret_hash
 from app.identity.tables import Client, ClientSecret, ScopeGrant, SecretReveal
 from app.mail import service as mail
 from app.partners.tables import Partner
 from app.piccolo_conf import DB
-from app.web import throttle
 from app.web.i18n import N_
 
 
@@ -64,10 +64,74 @@ class NoClient(ApplicationError):
 
 
 @dataclass(frozen=True)
+class ClientCredentials:
+    """A client from the old server, as the partner enters it to link it."""
+
+    client_id: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class SecretChoice:
+    """Genereer secret: its name, and for how many days the earlier secrets stay valid
+    (None: until revoked); `confirmed` once the partner agreed to stop live secrets."""
+
+    label: str
+    overlap_days: int | None
+    confirmed: bool
+
+
+@dataclass(frozen=True)
 class ExistingClient:
     id: int
     client_id: str
     apis: list[str]
+
+
+class Listed(msgspec.Struct, frozen=True):
+    id: UUID
+    name: str
+    status: str
+    created_at: dt.datetime
+    client_id: str | None
+    apis: list[str]
+
+
+class Secret(msgspec.Struct, frozen=True):
+    id: int
+    description: str
+    hint: str
+    label: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    valid: bool
+    recently_used: bool
+
+
+class Detail(msgspec.Struct, frozen=True):
+    """One application as its partner sees it: with its client, secrets, and per API how
+    many schools granted it."""
+
+    id: UUID
+    partner: UUID
+    name: str
+    status: str
+    description: str
+    contact_person: str
+    contact_email: str
+    rejection_reason: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    submitted_at: dt.datetime
+    handled_at: dt.datetime | None
+    client_pk: int | None
+    client_id: str | None
+    client_enabled: bool | None
+    apis: list[str]
+    secrets: list[Secret]
+    schools: dict[str, int]
 
 
 async def _partner_of(account_id: UUID) -> UUID:
@@ -78,9 +142,9 @@ async def _partner_of(account_id: UUID) -> UUID:
     return partner_id
 
 
-async def list_for(account_id: UUID) -> list[dict[str, Any]]:
+async def list_for(account_id: UUID) -> list[Listed]:
     partner_id = await _partner_of(account_id)
-    rows: list[dict[str, Any]] = await Application.raw(
+    rows = await Application.raw(
         """
         SELECT a.id, a.name, a.status, a.created_at, c.client_id,
                coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
@@ -90,10 +154,10 @@ async def list_for(account_id: UUID) -> list[dict[str, Any]]:
         """,
         partner_id,
     )
-    return rows
+    return msgspec.convert(rows, list[Listed])
 
 
-async def get(account_id: UUID, application_id: UUID) -> dict[str, Any]:
+async def get(account_id: UUID, application_id: UUID) -> Detail:
     """One application of the account's own partner, with its client and secrets."""
     partner_id = await _partner_of(account_id)
     rows = await Application.raw(
@@ -107,10 +171,7 @@ async def get(account_id: UUID, application_id: UUID) -> dict[str, Any]:
     )
     if not rows:
         raise NotFound()
-    application: dict[str, Any] = rows[0]
-    application["apis"] = await _apis(application_id)
-    application["secrets"] = []
-    application["schools"] = {}
+    application = {**rows[0], "apis": await _apis(application_id), "secrets": [], "schools": {}}
     if application["client_pk"]:
         application["secrets"] = await ClientSecret.raw(
             "SELECT id, description, hint, label, created_at, expires_at, revoked_at,"
@@ -125,21 +186,23 @@ async def get(account_id: UUID, application_id: UUID) -> dict[str, Any]:
             application["client_pk"],
         )
         application["schools"] = {row["api"]: row["schools"] for row in grants}
-    return application
+    return msgspec.convert(application, Detail)
 
 
 async def _apis(application_id: UUID) -> list[str]:
-    rows = await Application.raw(
-        "SELECT api FROM application_api WHERE application = {} ORDER BY api", application_id
+    rows = (
+        await ApplicationApi.select(ApplicationApi.api)
+        .where(ApplicationApi.application == application_id)
+        .order_by(ApplicationApi.api)
     )
     return [row["api"] for row in rows]
 
 
 async def _set_apis(application_id: UUID, apis: list[str]) -> None:
-    await Application.raw("DELETE FROM application_api WHERE application = {}", application_id)
-    for api in apis:
-        await Application.raw(
-            "INSERT INTO application_api (application, api) VALUES ({}, {})", application_id, api
+    await ApplicationApi.delete().where(ApplicationApi.application == application_id)
+    if apis:
+        await ApplicationApi.insert(
+            *(ApplicationApi(application=application_id, api=api) for api in apis)
         )
 
 
@@ -162,30 +225,32 @@ async def _insert(
     return application_id
 
 
-async def request_new_client(account_id: UUID, email: str, data: ApplicationData) -> UUID:
+async def request_new_client(
+    account_id: UUID, email: str, data: ApplicationData, settings: Settings
+) -> UUID:
     """Nieuwe client ID aanvragen: the application waits for the helpdesk (status Nieuw)."""
     async with DB.transaction():
         partner_id = await _partner_of(account_id)
         application_id = await _insert(partner_id, account_id, data, NEW, data.apis)
-        await _tell_helpdesk(application_id, data.name, partner_id, email)
+        await _tell_helpdesk(application_id, data.name, partner_id, email, settings)
     return application_id
 
 
-async def _tell_helpdesk(application_id: UUID, name: str, partner_id: UUID, by: str) -> None:
+async def _tell_helpdesk(
+    application_id: UUID, name: str, partner_id: UUID, by: str, settings: Settings
+) -> None:
     """Mail the helpdesk; a NOTIFY (delivered on commit) updates open approval queues."""
     partner = await Partner.select(Partner.name).where(Partner.id == partner_id).first()
-    settings = get_settings()
-    await mail.enqueue(
-        mail.compose(
-            "application_submitted",
-            settings.portal.helpdesk_email,
-            "nl",
-            N_("%(brand)s Partnerportaal — Application to review: %(application)s"),
-            application=name,
-            partner=partner["name"] if partner else "",
-            submitted_by=by,
-            url=mail.link("/"),
-        )
+    await mail.send(
+        settings,
+        "application_submitted",
+        settings.portal.helpdesk_email,
+        "nl",
+        N_("%(brand)s Partnerportaal — Application to review: %(application)s"),
+        application=name,
+        partner=partner["name"] if partner else "",
+        submitted_by=by,
+        path="/",
     )
     await Application.raw("SELECT pg_notify({}, {})", QUEUE_CHANNEL, str(application_id))
 
@@ -203,11 +268,8 @@ async def check_client(
         (throttle.SIGN_IN_ADDRESS, client_address),
     )
     await throttle.claim(*limits)
-    rows = await Client.raw(
-        "SELECT id, client_id, enabled, application FROM client WHERE client_id = {}", client_id
-    )
     try:
-        linkable = await _linkable(rows[0] if rows else None, secret, settings)
+        linkable = await _linkable(client_id, secret, settings)
     except InvalidClient:
         raise  # the claimed attempt stays counted
     except Exception:
@@ -217,7 +279,15 @@ async def check_client(
     return linkable
 
 
-async def _linkable(row: dict[str, Any] | None, secret: str, settings: Settings) -> ExistingClient:
+async def _linkable(
+    client_id: str, secret: str, settings: Settings, *, lock: bool = False
+) -> ExistingClient:
+    """The client if the secret is one of its valid ones and it has no application yet; its
+    row stays locked to the end of the transaction with `lock`."""
+    query = Client.select(Client.id, Client.client_id, Client.enabled, Client.application)
+    query = query.where(Client.client_id == client_id)
+    rows = await (query.lock_rows() if lock else query)
+    row = rows[0] if rows else None
     if row is None or not row["enabled"]:
         raise InvalidClient()
     secrets = await ClientSecret.raw(
@@ -247,34 +317,29 @@ async def link_existing_client(
     """
     async with DB.transaction():
         partner_id = await _partner_of(account_id)
-        rows = await Client.raw(
-            "SELECT id, client_id, enabled, application FROM client WHERE client_id = {}"
-            " FOR UPDATE",
-            client_id,
-        )
-        existing = await _linkable(rows[0] if rows else None, secret, settings)
+        existing = await _linkable(client_id, secret, settings, lock=True)
         apis = sorted(set(existing.apis) | set(data.apis), key=[a.key for a in settings.apis].index)
         application_id = await _insert(partner_id, account_id, data, APPROVED, apis)
-        await Client.raw(
-            "UPDATE client SET application = {} WHERE id = {}", application_id, existing.id
-        )
+        await Client.update({Client.application: application_id}).where(Client.id == existing.id)
     return application_id
 
 
-def scopes_lost(application: dict[str, Any], apis: list[str]) -> dict[str, int]:
-    """For each API that would be unticked: how many schools lose access (`application` as
-    `get` returns it; `update` checks again inside its transaction)."""
-    return {api: count for api, count in application["schools"].items() if api not in apis}
+def scopes_lost(application: Detail, apis: list[str]) -> dict[str, int]:
+    """For each API that would be unticked: how many schools lose access (`update` checks
+    again inside its transaction)."""
+    return {api: count for api, count in application.schools.items() if api not in apis}
 
 
-async def update(account_id: UUID, application_id: UUID, data: ApplicationData) -> None:
+async def update(
+    account_id: UUID, application_id: UUID, data: ApplicationData, settings: Settings
+) -> None:
     """Save an application. Editing a rejected one sends it back to the helpdesk; unticking
     an API deletes that API's scopes and tells the application's contact."""
     async with DB.transaction():
         application = await get(account_id, application_id)
-        if application["status"] == ARCHIVED:
+        if application.status == ARCHIVED:
             raise NotEditable()
-        status = NEW if application["status"] == REJECTED else application["status"]
+        status = NEW if application.status == REJECTED else application.status
         await Application.raw(
             "UPDATE application SET name = {}, description = {}, contact_person = {},"
             " contact_email = {}, status = {}, updated_at = now() WHERE id = {}",
@@ -286,25 +351,22 @@ async def update(account_id: UUID, application_id: UUID, data: ApplicationData) 
             application_id,
         )
         await _set_apis(application_id, data.apis)
-        removed = [api for api in application["schools"] if api not in data.apis]
-        if removed and application["client_pk"]:
-            await ScopeGrant.raw(
-                "DELETE FROM scope_grant WHERE client = {} AND api = ANY({})",
-                application["client_pk"],
-                removed,
+        removed = [api for api in application.schools if api not in data.apis]
+        if removed and application.client_pk:
+            await ScopeGrant.delete().where(
+                (ScopeGrant.client == application.client_pk) & ScopeGrant.api.is_in(removed)
             )
-            await mail.enqueue(
-                mail.compose(
-                    "scopes_removed",
-                    data.contact_email,
-                    await language_of(data.contact_email),
-                    N_("%(brand)s Partnerportaal — Data access removed for %(application)s"),
-                    application=data.name,
-                    apis=removed,
-                    url=mail.link(f"/applicaties/{application_id}"),
-                )
+            await mail.send(
+                settings,
+                "scopes_removed",
+                data.contact_email,
+                await language_of(data.contact_email),
+                N_("%(brand)s Partnerportaal — Data access removed for %(application)s"),
+                application=data.name,
+                apis=removed,
+                path=f"/applicaties/{application_id}",
             )
-        if application["status"] == REJECTED:
+        if application.status == REJECTED:
             # Back in the helpdesk's queue, at the end: it was submitted again now.
             await Application.raw(
                 "UPDATE application SET submitted_at = now(), handled_by = NULL,"
@@ -313,9 +375,8 @@ async def update(account_id: UUID, application_id: UUID, data: ApplicationData) 
             )
             partner_id = await _partner_of(account_id)
             email = await Account.select(Account.email).where(Account.id == account_id).first()
-            await _tell_helpdesk(
-                application_id, data.name, partner_id, email["email"] if email else ""
-            )
+            by = email["email"] if email else ""
+            await _tell_helpdesk(application_id, data.name, partner_id, by, settings)
 
 
 # A secret used this recently is in live use: shortening or revoking it needs a confirmation.
@@ -328,7 +389,7 @@ REVEAL_MINUTES = 10
 class RecentlyUsed(Exception):
     """These secrets were used lately; the partner must confirm before they stop."""
 
-    secrets: list[dict[str, Any]]
+    secrets: list[Secret]
 
 
 def _reveal_context(session_hash: str, application_id: UUID) -> str:
@@ -351,16 +412,16 @@ async def generate_secret(
     in the last 30 days raises RecentlyUsed unless `confirmed`."""
     async with DB.transaction():
         application = await get(account_id, application_id)
-        if application["status"] != APPROVED or not application["client_pk"]:
+        if application.status != APPROVED or not application.client_pk:
             raise NoClient()
         if overlap_days is not None and not confirmed:
             ends = dt.datetime.now(dt.UTC) + dt.timedelta(days=overlap_days)
             shortened = [
                 secret
-                for secret in application["secrets"]
-                if secret["valid"]
-                and secret["recently_used"]
-                and (secret["expires_at"] is None or secret["expires_at"] > ends)
+                for secret in application.secrets
+                if secret.valid
+                and secret.recently_used
+                and (secret.expires_at is None or secret.expires_at > ends)
             ]
             if shortened:
                 raise RecentlyUsed(shortened)
@@ -370,12 +431,12 @@ async def generate_secret(
                 "UPDATE client_secret SET expires_at = least(coalesce(expires_at, 'infinity'),"
                 " now() + make_interval(days => {})) WHERE client = {} AND revoked_at IS NULL",
                 overlap_days,
-                application["client_pk"],
+                application.client_pk,
             )
         rows = await ClientSecret.raw(
             "INSERT INTO client_secret (client, value_hash, description, hint, label, expires_at)"
             " VALUES ({}, {}, 'portal', {}, {}, now() + make_interval(months => {})) RETURNING id",
-            application["client_pk"],
+            application.client_pk,
             secret_hash(secret),
             secret[-4:],
             label,
@@ -415,26 +476,23 @@ async def revoke_secret(
     RecentlyUsed unless `confirmed`."""
     async with DB.transaction():
         application = await get(account_id, application_id)
-        if not application["client_pk"]:
+        if not application.client_pk:
             raise NotFound()
-        chosen = [secret for secret in application["secrets"] if secret["id"] == secret_id]
+        chosen = [secret for secret in application.secrets if secret.id == secret_id]
         if not chosen:
             raise NotFound()
-        if chosen[0]["recently_used"] and chosen[0]["revoked_at"] is None and not confirmed:
+        if chosen[0].recently_used and chosen[0].revoked_at is None and not confirmed:
             raise RecentlyUsed(chosen)
-        await ClientSecret.raw(
-            "UPDATE client_secret SET revoked_at = now() WHERE id = {} AND client = {}"
-            " AND revoked_at IS NULL",
-            secret_id,
-            application["client_pk"],
+        await ClientSecret.update({ClientSecret.revoked_at: dt.datetime.now(dt.UTC)}).where(
+            (ClientSecret.id == secret_id)
+            & (ClientSecret.client == application.client_pk)
+            & ClientSecret.revoked_at.is_null()
         )
 
 
 async def archive(application_id: UUID) -> None:
     """Gearchiveerd: the application is out of use and its client gets no more tokens.
     (The helpdesk's action; the back-office calls it.)"""
-    await Application.raw(
-        "UPDATE application SET status = {}, updated_at = now() WHERE id = {}",
-        ARCHIVED,
-        application_id,
-    )
+    await Application.update(
+        {Application.status: ARCHIVED, Application.updated_at: dt.datetime.now(dt.UTC)}
+    ).where(Application.id == application_id)

@@ -31,7 +31,7 @@ class Application(Table, tablename="application"):
     submitted_at = Timestamptz(default=TimestamptzNow())
     # The staff member who approved or rejected it, and when.
     handled_by: ForeignKey[Any] = ForeignKey(
-        references=LazyTableReference("Staff", module_path="app.backoffice.tables"),
+        references=LazyTableReference("Staff", module_path="app.staff.tables"),
         null=True,
         default=None,
     )

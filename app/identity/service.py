@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import asyncpg
 import msgspec
 
-from app import db
+from app import db, throttle
 from app.config import Api, Settings
 from app.identity import diagnostics as causes
 from app.identity.cache import BLOCKED, ClientCache
@@ -37,10 +37,9 @@ from app.identity.oauth import TokenError
 from app.identity.scopes import parse_scope, scope_string
 from app.identity.tables import ClientSecret
 from app.piccolo_conf import DB
+from app.throttle import Policy
 from app.vocabulary import APPROVED
 from app.vocabulary import ARCHIVED as ARCHIVED_STATUS
-from app.web import throttle
-from app.web.throttle import Policy
 
 # Failed client authentications. Failures with client ids nobody has slow down only requests
 # with unknown client ids from that address, so a stale integration, or a school's NAT, never

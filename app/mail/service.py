@@ -8,12 +8,11 @@ the workers at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from jinja2 import Environment
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.mail.tables import OutboxMail
 from app.web import i18n
 from app.web.templating import make_environment
@@ -30,15 +29,24 @@ class Mail:
     text: str
 
 
-@cache
-def _environment() -> Environment:
-    return make_environment(get_settings())
+# One template environment per settings object, kept with it (its id is not reused then).
+_environments: dict[int, tuple[Settings, Environment]] = {}
 
 
-def compose(kind: str, recipient: str, language: str, subject: str, **context: Any) -> Mail:
-    """Render `emails/<kind>.html` and `.txt`; `subject` is a msgid, formatted with context."""
-    settings = get_settings()
-    env = _environment()
+def _environment(settings: Settings) -> Environment:
+    if id(settings) not in _environments:
+        _environments[id(settings)] = (settings, make_environment(settings))
+    return _environments[id(settings)][1]
+
+
+def compose(
+    settings: Settings, kind: str, recipient: str, language: str, subject: str, **context: Any
+) -> Mail:
+    """Render `emails/<kind>.html` and `.txt`; `subject` is a msgid, formatted with context.
+    A `path` becomes the mail's `url`, on the portal's address."""
+    env = _environment(settings)
+    if "path" in context:
+        context["url"] = link(settings, context.pop("path"))
     with i18n.use_language(language):
         values = {
             "brand": settings.portal.brand_name,
@@ -52,8 +60,7 @@ def compose(kind: str, recipient: str, language: str, subject: str, **context: A
     return Mail(kind=kind, recipient=recipient, subject=title, html=html, text=text)
 
 
-async def enqueue(mail: Mail, settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
+async def enqueue(mail: Mail, settings: Settings) -> None:
     # The database's clock sets created_at and next_attempt_at, the same clock the workers
     # compare with.
     await OutboxMail.raw(
@@ -69,5 +76,12 @@ async def enqueue(mail: Mail, settings: Settings | None = None) -> None:
     await OutboxMail.raw(f"NOTIFY {CHANNEL}")
 
 
-def link(path: str) -> str:
-    return get_settings().portal.base_url.rstrip("/") + path
+async def send(
+    settings: Settings, kind: str, recipient: str, language: str, subject: str, **context: Any
+) -> None:
+    """Compose and enqueue, inside the caller's transaction."""
+    await enqueue(compose(settings, kind, recipient, language, subject, **context), settings)
+
+
+def link(settings: Settings, path: str) -> str:
+    return settings.portal.base_url.rstrip("/") + path

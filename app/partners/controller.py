@@ -9,12 +9,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
 from app.partners import directory, service
-from app.partners.forms import LIMITS, InvitationForm, ProfileForm
-from app.web.controllers import NO_STORE, client_address, minutes_to_wait, too_many
+from app.partners.forms import InvitationForm, ProfileForm
+from app.throttle import Blocked
+from app.web.controllers import NO_STORE, AppSettings, client_address, minutes_to_wait, too_many
 from app.web.i18n import _, ngettext
 from app.web.render import page, redirect
 from app.web.sessions import current_account, requires_account, requires_profile, signed_in
-from app.web.throttle import Blocked
 
 # Logos are up to 1 MB; the body may hold the rest of the form too.
 PROFILE_BODY_LIMIT = 3_000_000
@@ -57,10 +57,10 @@ class ProfileController(Controller):
         account = signed_in(request)
         form = ProfileForm(await request.form())
         await form.read_logo()
-        if not form.validate() or form.data is None:
+        if not (data := form.validate()):
             return await self._form(request, form, creating=True, status_code=422)
         try:
-            await service.create_profile(account.id, account.email, form.data)
+            await service.create_profile(account.id, account.email, data)
         except service.NameTaken as taken:
             form.add_error("name", name_taken_message(taken.name))
             return await self._form(request, form, creating=True, status_code=422)
@@ -75,15 +75,17 @@ class ProfileController(Controller):
         return await self._form(request, form, creating=False, view=view)
 
     @post("/profiel/bewerken", guards=[requires_profile], request_max_body_size=PROFILE_BODY_LIMIT)
-    async def save_profile(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def save_profile(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
         account = signed_in(request)
         view = await service.my_profile(account.id)
         form = ProfileForm(await request.form(), logo_required=False)
         await form.read_logo()
-        if not form.validate() or form.data is None:
+        if not (data := form.validate()):
             return await self._form(request, form, creating=False, view=view, status_code=422)
         try:
-            changes = await service.update_profile(account.id, account.email, form.data)
+            changes = await service.update_profile(account.id, account.email, data, settings)
         except service.NameTaken as taken:
             form.add_error("name", name_taken_message(taken.name))
             return await self._form(request, form, creating=False, view=view, status_code=422)
@@ -106,8 +108,7 @@ class ProfileController(Controller):
                 "form": form,
                 "creating": creating,
                 "categories": await service.all_categories(),
-                "limits": LIMITS,
-                "email": view.profile["email"] if view else account.email,
+                "email": view.profile.email if view else account.email,
                 "profile": view.profile if view else None,
             },
             status_code=status_code,
@@ -123,10 +124,10 @@ class ProfileController(Controller):
     async def link(self, request: Request[Any, Any, Any]) -> Response[Any]:
         account = signed_in(request)
         form = InvitationForm(await request.form())
-        if not form.validate():
+        if not (code := form.validate()):
             return page(request, "partners/link.html", {"form": form}, status_code=422)
         try:
-            await service.link_with_code(account.id, form.code, client_address(request))
+            await service.link_with_code(account.id, code, client_address(request))
         except service.AlreadyLinked:
             form.add_error(
                 "code",
@@ -197,9 +198,9 @@ class PublicPartnerController(Controller):
         logo = await service.logo_for(slug, account.id if account else None)
         if logo is None:
             raise NotFoundException()
-        etag = f'"{logo["logo_etag"]}"'
+        etag = f'"{logo.logo_etag}"'
         # A logo of a profile that is not listed is only for that profile's own users.
-        caching = "public, max-age=3600" if logo["listed"] else "private, no-cache"
+        caching = "public, max-age=3600" if logo.listed else "private, no-cache"
         headers = {
             "ETag": etag,
             "Cache-Control": caching,
@@ -208,4 +209,4 @@ class PublicPartnerController(Controller):
         }
         if request.headers.get("if-none-match") == etag:
             return Response(content=b"", status_code=304, headers=headers)
-        return Response(content=bytes(logo["logo"]), media_type=logo["logo_type"], headers=headers)
+        return Response(content=logo.logo, media_type=logo.logo_type, headers=headers)

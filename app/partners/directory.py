@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from app.partners.service import LISTED
 from app.partners.tables import Partner
 from app.web.forms import plain_text
@@ -19,9 +21,32 @@ PER_PAGE = 12
 SUMMARY_LENGTH = 220
 
 
+class Listed(msgspec.Struct, frozen=True):
+    """A partner as the directory lists it."""
+
+    slug: str
+    name: str
+    summary: str
+    longer: bool
+    logo_etag: str
+    categories: list[str]
+
+
+class PublicPartner(msgspec.Struct, frozen=True):
+    """The public fields of a listed partner (those marked * in the manual)."""
+
+    slug: str
+    name: str
+    description: str
+    website: str
+    extra_info: str
+    logo_etag: str
+    categories: list[str]
+
+
 @dataclass(frozen=True)
 class DirectoryPage:
-    partners: list[dict[str, Any]]
+    partners: list[Listed]
     total: int
     page: int
     pages: int
@@ -57,8 +82,8 @@ async def search(query: str = "", category: str = "", page: int = 1) -> Director
     return DirectoryPage(await _page(where, arguments, page), total, page, pages)
 
 
-async def _page(where: str, arguments: list[Any], page: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await Partner.raw(
+async def _page(where: str, arguments: list[Any], page: int) -> list[Listed]:
+    rows = await Partner.raw(
         f"""
         SELECT p.slug, p.name, left(p.description, {SUMMARY_LENGTH}) AS summary,
                length(p.description) > {SUMMARY_LENGTH} AS longer, p.logo_etag,
@@ -73,7 +98,7 @@ async def _page(where: str, arguments: list[Any], page: int) -> list[dict[str, A
         """,  # noqa: S608 - only constants and placeholders are interpolated
         *arguments,
     )
-    return rows
+    return msgspec.convert(rows, list[Listed])
 
 
 async def _count(where: str, arguments: list[Any]) -> int:
@@ -94,8 +119,8 @@ def _categories_of(alias: str) -> str:
     )
 
 
-async def public_partner(slug: str) -> dict[str, Any] | None:
-    """The public fields of one listed partner (those marked * in the manual)."""
+async def public_partner(slug: str) -> PublicPartner | None:
+    """One listed partner, by its address."""
     rows = await Partner.raw(
         f"""
         SELECT p.slug, p.name, p.description, p.website, p.extra_info, p.logo_etag,
@@ -104,4 +129,4 @@ async def public_partner(slug: str) -> dict[str, Any] | None:
         """,  # noqa: S608 - only constants and placeholders are interpolated
         slug,
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], PublicPartner) if rows else None

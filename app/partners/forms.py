@@ -12,17 +12,17 @@ from urllib.parse import urlsplit
 from litestar.datastructures import UploadFile
 
 from app.partners.logos import Logo, LogoError, process_logo
-from app.partners.service import PROFILE_FIELDS, ProfileData
+from app.partners.service import PROFILE_FIELDS, Profile, ProfileData
 from app.partners.tables import Partner
 from app.web import offload
-from app.web.forms import Form
+from app.web.forms import Form, most
 from app.web.i18n import _
 
 # The longest each text field may be: the column's own length (which the schema test holds to
 # the migrations), so that column, form and template say the same. The enterprise number has a
 # format of its own, and "public" is a tick.
 LIMITS = {
-    name: getattr(Partner, name).length
+    name: most(getattr(Partner, name))
     for name in PROFILE_FIELDS
     if name not in ("enterprise_number", "public")
 }
@@ -52,9 +52,10 @@ def valid_website(value: str) -> bool:
     )
 
 
-class ProfileForm(Form):
+class ProfileForm(Form[ProfileData]):
     fields = (*PROFILE_FIELDS, "logo_data")
     multiline_fields = ("description", "extra_info")
+    limits = LIMITS
 
     def __init__(
         self,
@@ -75,13 +76,12 @@ class ProfileForm(Form):
                 for value in data.getall("categories", [])
                 if isinstance(value, str) and value.isdigit()
             ]
-        self.data: ProfileData | None = None
         self.logo: Logo | None = None
 
     @classmethod
-    def from_profile(cls, profile: Mapping[str, Any], categories: list[int]) -> ProfileForm:
-        values = {name: profile.get(name) or "" for name in cls.fields}
-        values["public"] = "yes" if profile.get("public") else ""
+    def from_profile(cls, profile: Profile, categories: list[int]) -> ProfileForm:
+        values = {name: getattr(profile, name, None) or "" for name in cls.fields}
+        values["public"] = "yes" if profile.public else ""
         return cls(values, logo_required=False, categories=categories)
 
     async def read_logo(self) -> None:
@@ -106,7 +106,7 @@ class ProfileForm(Form):
             self.logo = None
         self.values["logo_data"] = base64.b64encode(self.logo.data).decode() if self.logo else ""
 
-    def clean(self) -> None:
+    def clean(self) -> ProfileData:
         name = self.required("name", _("Enter the name of your organisation."))
         description = self.required(
             "description", _("Describe your organisation and what you do with the data.")
@@ -144,26 +144,25 @@ class ProfileForm(Form):
             )
         if not self.categories:
             self.add_error("categories", _("Choose at least one category."))
-        if self.valid:
-            self.data = ProfileData(
-                name=name,
-                enterprise_number=enterprise_number,
-                description=description,
-                contact_person=contact,
-                public=bool(self.values["public"]),
-                categories=sorted(set(self.categories)),
-                website=website,
-                extra_info=self.values["extra_info"].strip(),
-                logo=self.logo,
-                **address,
-            )
+        return ProfileData(
+            name=name,
+            enterprise_number=enterprise_number,
+            description=description,
+            contact_person=contact,
+            public=bool(self.values["public"]),
+            categories=sorted(set(self.categories)),
+            website=website,
+            extra_info=self.values["extra_info"].strip(),
+            logo=self.logo,
+            **address,
+        )
 
 
 MAX_UPLOAD = 1_000_000
 
 
-class InvitationForm(Form):
+class InvitationForm(Form[str]):
     fields = ("code",)
 
-    def clean(self) -> None:
-        self.code = self.required("code", _("Paste the invitation code you received."))
+    def clean(self) -> str:
+        return self.required("code", _("Paste the invitation code you received."))

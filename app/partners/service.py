@@ -11,21 +11,23 @@ import re
 import secrets
 import time
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
-from app import problems
+from app import problems, throttle
 from app.accounts.language import language_of
 from app.accounts.tables import Account
+from app.config import Settings
 from app.crypto import token_hash
 from app.mail import service as mail
 from app.partners.logos import Logo
 from app.partners.tables import Category, InvitationCode, Partner, PartnerCategory, PartnerChange
 from app.piccolo_conf import DB
-from app.web import throttle
 from app.web.i18n import N_, current_language
 
 # The profile as the form gives it and the service stores it (manual §3.2).
@@ -219,7 +221,13 @@ async def category_names(category_ids: list[int]) -> list[str]:
     return [row[column] for row in rows]
 
 
-async def update_profile(account_id: UUID, email: str, data: ProfileData) -> dict[str, Any]:
+# What a profile change changed: each field with its old and new value.
+Changes = dict[str, list[object]]
+
+
+async def update_profile(
+    account_id: UUID, email: str, data: ProfileData, settings: Settings
+) -> Changes:
     """Save changes to the account's own profile; log and mail which fields changed."""
     async with DB.transaction():
         partner_id = await _require_partner(account_id)
@@ -229,7 +237,7 @@ async def update_profile(account_id: UUID, email: str, data: ProfileData) -> dic
             raise NameTaken(data.name)
         old_categories = await _category_ids(partner_id)
         new_values = {field: getattr(data, field) for field in PROFILE_FIELDS}
-        changes: dict[str, Any] = {
+        changes: Changes = {
             field: [old[field], value] for field, value in new_values.items() if old[field] != value
         }
         if sorted(old_categories) != data.categories:
@@ -266,7 +274,7 @@ async def update_profile(account_id: UUID, email: str, data: ProfileData) -> dic
                 partner=partner_id, account=account_id, account_email=email, changes=changes
             )
         )
-        await _notify_change(old, email, list(changes))
+        await _notify_change(old["email"], old["name"], email, list(changes), settings)
     return changes
 
 
@@ -277,19 +285,20 @@ async def _category_ids(partner_id: UUID) -> list[int]:
     return [row["category"] for row in rows]
 
 
-async def _notify_change(profile: dict[str, Any], changed_by: str, fields: list[str]) -> None:
+async def _notify_change(
+    address: str, partner: str, changed_by: str, fields: list[str], settings: Settings
+) -> None:
     """The profile's e-mail address hears of every change, in its owner's language."""
-    await mail.enqueue(
-        mail.compose(
-            "profile_changed",
-            profile["email"],
-            await language_of(profile["email"]),
-            N_("%(brand)s — Your partner profile was changed"),
-            partner=profile["name"],
-            changed_by=changed_by,
-            fields=fields,
-            url=mail.link("/profiel"),
-        )
+    await mail.send(
+        settings,
+        "profile_changed",
+        address,
+        await language_of(address),
+        N_("%(brand)s — Your partner profile was changed"),
+        partner=partner,
+        changed_by=changed_by,
+        fields=fields,
+        path="/profiel",
     )
 
 
@@ -345,13 +354,16 @@ async def link_with_code(account_id: UUID, code: str, client_address: str) -> UU
         if not rows or rows[0]["partner"] is not None:
             await throttle.release(*limits)  # not a guess
             raise AlreadyLinked()
-        found = await InvitationCode.raw(
-            "SELECT partner, expires_at, revoked_at FROM invitation_code WHERE code_hash = {}",
-            token_hash(normalise_code(code)),
+        found = (
+            await InvitationCode.select(
+                InvitationCode.partner, InvitationCode.expires_at, InvitationCode.revoked_at
+            )
+            .where(InvitationCode.code_hash == token_hash(normalise_code(code)))
+            .first()
         )
-        problem = _code_problem(found[0] if found else None)
-        if problem is None:
-            partner_id: UUID = found[0]["partner"]
+        problem = _code_problem(found)
+        if found is not None and problem is None:
+            partner_id: UUID = found["partner"]
             await Account.raw(
                 "UPDATE account SET partner = {}, partner_linked_at = now() WHERE id = {}",
                 partner_id,
@@ -362,24 +374,69 @@ async def link_with_code(account_id: UUID, code: str, client_address: str) -> UU
     raise InvitationProblem(problem or "unknown")  # the claimed attempt stays counted
 
 
-def _code_problem(row: dict[str, Any] | None) -> str | None:
-    if row is None:
+def _code_problem(code: Mapping[str, dt.datetime | None] | None) -> str | None:
+    if code is None:
         return "unknown"
-    if row["revoked_at"] is not None:
+    expires_at = code["expires_at"]
+    if code["revoked_at"] is not None:
         return "revoked"
-    if row["expires_at"] <= dt.datetime.now(dt.UTC):
+    if expires_at is None or expires_at <= dt.datetime.now(dt.UTC):
         return "expired"
     return None
 
 
+class Profile(msgspec.Struct, frozen=True):
+    """The account's own profile, every field Mijn profiel shows and edits."""
+
+    id: UUID
+    slug: str
+    email: str
+    active: bool
+    logo_etag: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    name: str
+    enterprise_number: str | None
+    description: str
+    contact_person: str
+    street: str
+    house_number: str
+    postcode: str
+    municipality: str
+    country: str
+    public: bool
+    website: str
+    extra_info: str
+
+
+class Colleague(msgspec.Struct, frozen=True):
+    email: str
+    partner_linked_at: dt.datetime | None
+
+
+class Invitation(msgspec.Struct, frozen=True):
+    id: int
+    hint: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    valid: bool
+
+
+class Change(msgspec.Struct, frozen=True):
+    account_email: str
+    changed_at: dt.datetime
+    changes: dict[str, list[object]]
+
+
 @dataclass(frozen=True)
 class ProfileView:
-    profile: dict[str, Any]
+    profile: Profile
     categories: list[int]
     category_names: list[str]
-    users: list[dict[str, Any]]
-    invitations: list[dict[str, Any]]
-    history: list[dict[str, Any]]
+    users: list[Colleague]
+    invitations: list[Invitation]
+    history: list[Change]
 
 
 async def my_profile(account_id: UUID) -> ProfileView:
@@ -428,15 +485,26 @@ async def my_profile(account_id: UUID) -> ProfileView:
     if profile is None:
         raise NoProfile()
     return ProfileView(
-        profile, categories, await category_names(categories), users, invitations, history
+        msgspec.convert(profile, Profile),
+        categories,
+        await category_names(categories),
+        msgspec.convert(users, list[Colleague]),
+        msgspec.convert(invitations, list[Invitation]),
+        msgspec.convert(history, list[Change]),
     )
+
+
+class CategoryChoice(msgspec.Struct, frozen=True):
+    id: int
+    key: str
+    name: str  # in the current language
 
 
 _categories: tuple[float, list[dict[str, Any]]] = (0.0, [])
 CATEGORIES_TTL = 60.0
 
 
-async def all_categories() -> list[dict[str, Any]]:
+async def all_categories() -> list[CategoryChoice]:
     """The category list, in the current language. It changes only through migrations or
     the back-office, so each process keeps it for a minute instead of asking every page."""
     global _categories
@@ -445,10 +513,17 @@ async def all_categories() -> list[dict[str, Any]]:
         rows = await Category.select().order_by(Category.position)
         _categories = (time.monotonic(), rows)
     column = "name_en" if current_language() == "en" else "name_nl"
-    return [{"id": row["id"], "key": row["key"], "name": row[column]} for row in rows]
+    return [CategoryChoice(row["id"], row["key"], row[column]) for row in rows]
 
 
-async def logo_for(slug: str, account_id: UUID | None) -> dict[str, Any] | None:
+class StoredLogo(msgspec.Struct, frozen=True):
+    logo: bytes
+    logo_type: str
+    logo_etag: str
+    listed: bool
+
+
+async def logo_for(slug: str, account_id: UUID | None) -> StoredLogo | None:
     """A logo is public for listed partners, and visible to the profile's own users."""
     rows = await Partner.raw(
         f"""
@@ -458,7 +533,7 @@ async def logo_for(slug: str, account_id: UUID | None) -> dict[str, Any] | None:
         slug,
         account_id,
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], StoredLogo) if rows else None
 
 
 # The directory's rule (manual §3): active, public, and at least one approved application;

@@ -7,14 +7,17 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from app.config import Settings
+from app.throttle import Blocked
 from app.web.addresses import address_of
 from app.web.i18n import ngettext
 from app.web.render import page
-from app.web.throttle import Blocked
 
 NO_STORE = {"Cache-Control": "no-store"}
+# A handler's `settings`: those the app was built with (the composition root provides them).
+AppSettings = NamedDependency[Settings]
 
 
 def settings_of(state: State) -> Settings:

@@ -1,6 +1,9 @@
-"""A small base for HTML forms: the input as typed, and an error message per field.
+"""A small base for HTML forms: the input as typed, an error message per field, and what the
+input means once it is right.
 
-A form keeps every value the user entered, so that a form with errors comes back filled in;
+Each form's `clean()` checks its fields and returns the service's input type (`Cleaned`);
+`validate()` gives that value when no field has an error, else None. A form keeps every value
+the user entered, so that a form with errors comes back filled in;
 passwords are the exception and are never sent back to the browser. Values arrive as plain
 text (see `plain_text`), except secrets, which are compared exactly as typed.
 """
@@ -10,9 +13,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
+from piccolo.columns import Varchar
 
 from app.web.i18n import _
 
@@ -29,7 +33,10 @@ def plain_text(value: str, multiline: bool = False) -> str:
     return value.replace("\t", " ") if multiline else value.replace("\n", " ").replace("\t", " ")
 
 
-class Form:
+Cleaned = TypeVar("Cleaned")
+
+
+class Form(Generic[Cleaned]):
     fields: ClassVar[tuple[str, ...]] = ()
     # Fields whose value is never rendered back (passwords).
     secret_fields: ClassVar[tuple[str, ...]] = ()
@@ -37,6 +44,9 @@ class Form:
     verbatim_fields: ClassVar[tuple[str, ...]] = ()
     # Text areas: line breaks are kept.
     multiline_fields: ClassVar[tuple[str, ...]] = ()
+    # The most characters a field takes, from its column (see `most`), for clean() and the
+    # template's maxlength alike.
+    limits: ClassVar[dict[str, int]] = {}
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         data = data or {}
@@ -62,12 +72,13 @@ class Form:
     def valid(self) -> bool:
         return not self.errors
 
-    def validate(self) -> bool:
-        self.clean()
-        return self.valid
+    def validate(self) -> Cleaned | None:
+        cleaned = self.clean()
+        return cleaned if self.valid else None
 
-    def clean(self) -> None:
-        """Subclasses check their fields here and call add_error."""
+    def clean(self) -> Cleaned:
+        """Subclasses check their fields here, call add_error, and return what was entered."""
+        raise NotImplementedError
 
     def required(self, name: str, message: str | None = None) -> str:
         value = self.values.get(name, "").strip()
@@ -85,6 +96,14 @@ class Form:
             self.add_error(name, _("Enter a valid e-mail address, such as name@example.be."))
             return ""
         return normalised
+
+
+def most(column: Varchar) -> int:
+    """The most characters a column holds: a form's limit is its column's, written once."""
+    length = column.length
+    if length is None:
+        raise ValueError(f"{column} has no length")
+    return length
 
 
 def normalise_email(value: str) -> str | None:

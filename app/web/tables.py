@@ -1,6 +1,6 @@
-"""Server-side sessions and the counters behind rate limits."""
+"""Server-side sessions of the partner pages."""
 
-from piccolo.columns import JSONB, UUID, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -15,12 +15,3 @@ class WebSession(Table, tablename="web_session"):
     # The absolute end of the session, whatever its activity.
     expires_at = Timestamptz()
     data = JSONB(default={})
-
-
-class Throttle(Table, tablename="throttle"):
-    """Failed attempts per key (an account, a client address) within a window."""
-
-    key = Text(primary_key=True)
-    failures = Integer(default=0)
-    window_started_at = Timestamptz(default=TimestamptzNow())
-    blocked_until = Timestamptz(null=True, default=None)

@@ -17,15 +17,15 @@ from litestar.params import FromPath
 
 from app import create_app
 from app.applications.tables import Application
-from app.backoffice import service as backoffice
-from app.config import Settings
+from app.config import Settings, get_settings
+from app.helpdesk import service as helpdesk_service
 from app.identity.tables import ClientSecret
 from app.partners import service as partners
 from app.partners.tables import InvitationCode, Partner
 from app.web.sessions import requires_account
 from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, generate_secret, make_partner, make_staff, submit_application
-from tests.integration.backoffice.helpers import as_staff, staff_browser
+from tests.integration.staff.helpers import as_staff, staff_browser
 
 pytestmark = pytest.mark.anyio
 # Capability links (the token is the permission) and development and static files are
@@ -57,7 +57,8 @@ async def world(app: Any, transaction: None) -> World:
     owner = await make_partner(listed=False, name="Eigenaar A")
     application_id = await submit_application(owner)
     helpdesk = await make_staff()
-    await backoffice.approve(await as_staff(helpdesk), application_id)  # type: ignore[arg-type]
+    staff = await as_staff(helpdesk)
+    await helpdesk_service.approve(staff, application_id, get_settings())  # type: ignore[arg-type]
     await generate_secret(owner["account"].id, application_id, 0)  # type: ignore[arg-type]
     secret = await ClientSecret.select(ClientSecret.id).first()
     await partners.create_invitation(owner["account"].id)

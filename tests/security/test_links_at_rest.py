@@ -17,8 +17,8 @@ import pytest
 
 from app.accounts import service as accounts
 from app.applications import access
-from app.backoffice import service as backoffice
-from app.config import Settings
+from app.config import Settings, get_settings
+from app.helpdesk import service as helpdesk_service
 from app.housekeeping import housekeeping
 from app.mail import service as mail
 from app.mail.senders import MailboxSender, ResendSender
@@ -26,8 +26,8 @@ from app.mail.tables import OutboxMail
 from app.mail.worker import deliver_due
 from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
 from tests.fake_resend import FakeResend
-from tests.integration.backoffice.helpers import as_staff
 from tests.integration.mail.test_outbox import resend_settings
+from tests.integration.staff.helpers import as_staff
 
 pytestmark = pytest.mark.anyio
 # A path segment of a link that is a token: long, URL-safe, and not an id (a UUID).
@@ -54,15 +54,18 @@ async def live_tokens_at_rest(fake: FakeResend) -> set[str]:
 
 async def every_linked_mail() -> None:
     """Each mail the portal sends with a token in a link."""
-    await accounts.register("nieuw@partner.example", PASSWORD, "nl", "192.0.2.1")
-    await accounts.request_password_reset((await make_account()).email, "192.0.2.1")
+    settings = get_settings()
+    await accounts.register("nieuw@partner.example", PASSWORD, "nl", "192.0.2.1", settings)
+    await accounts.request_password_reset((await make_account()).email, "192.0.2.1", settings)
     partner = await make_partner(listed=False)
     application_id = await submit_application(partner)
-    await backoffice.approve(await as_staff(await make_staff()), application_id)  # type: ignore[arg-type]
+    staff = await as_staff(await make_staff())
+    await helpdesk_service.approve(staff, application_id, settings)  # type: ignore[arg-type]
     await access.request_access(
         partner["account"].id,  # type: ignore[attr-defined]
         application_id,  # type: ignore[arg-type]
         ["beheer@school.be"],
+        settings,
     )
 
 
@@ -86,15 +89,14 @@ async def test_a_link_that_is_not_removed_is_caught(
     transaction: None, settings: Settings, fake_resend: FakeResend
 ) -> None:
     token = "Nieuw-Soort-Link-0123456789abcdef"
-    await mail.enqueue(
-        mail.compose(
-            "activation",
-            "iemand@partner.example",
-            "nl",
-            "%(brand)s — Activate your partner account",
-            url=f"https://portaal.example/uitnodiging/{token}",
-            hours=48,
-        )
+    await mail.send(
+        settings,
+        "activation",
+        "iemand@partner.example",
+        "nl",
+        "%(brand)s — Activate your partner account",
+        url=f"https://portaal.example/uitnodiging/{token}",
+        hours=48,
     )
     await deliver_due(ResendSender(resend_settings(settings, fake_resend)), settings)
     assert await live_tokens_at_rest(fake_resend) == {token}
@@ -103,7 +105,7 @@ async def test_a_link_that_is_not_removed_is_caught(
 async def test_the_development_mailbox_keeps_its_links(
     transaction: None, settings: Settings
 ) -> None:
-    await accounts.request_password_reset((await make_account()).email, "192.0.2.1")
+    await accounts.request_password_reset((await make_account()).email, "192.0.2.1", settings)
     await deliver_due(MailboxSender(), settings)
     row = await OutboxMail.select().where(OutboxMail.kind == "password_reset").first()
     assert tokens_in(row["text"]), "the outbox is the mailbox there: its links must work"

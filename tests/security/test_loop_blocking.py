@@ -25,14 +25,14 @@ from litestar.routes import HTTPRoute
 from PIL import Image
 
 from app import create_app
-from app.backoffice import service as backoffice
-from app.config import Settings
+from app.config import Settings, get_settings
+from app.helpdesk import service as helpdesk_service
 from app.server import FORM_BODY_LIMIT
 from app.web.forms import Form
 from tests.conftest import Browser, browser_for
 from tests.factories import large_png, make_account, make_partner, make_staff, submit_application
-from tests.integration.backoffice.helpers import as_staff, staff_browser
 from tests.integration.partners.test_profiles import sign_in_as
+from tests.integration.staff.helpers import as_staff, staff_browser
 from tests.security.test_access_control import signed_in_partner
 from tests.security.test_csrf import SAMPLES, example_path
 
@@ -136,7 +136,8 @@ async def identities(app: Any) -> dict[str, Browser]:
     """Everyone who can post, with an approved application at the sweep's sample id."""
     partner = await make_partner(name="Drukke Partner")
     application_id = await submit_application(partner)
-    await backoffice.approve(await as_staff(await make_staff()), application_id)  # type: ignore[arg-type]
+    staff = await as_staff(await make_staff())
+    await helpdesk_service.approve(staff, application_id, get_settings())  # type: ignore[arg-type]
     SAMPLES["uuid"] = str(application_id)
     newcomer = browser_for(app)
     await sign_in_as(newcomer, await make_account())

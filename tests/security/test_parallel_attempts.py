@@ -21,14 +21,16 @@ import pytest
 from app.accounts import passwords
 from app.accounts import service as accounts
 from app.applications import service as applications
-from app.backoffice import service as backoffice
-from app.backoffice import totp
-from app.backoffice.tables import Staff
+from app.config import get_settings
 from app.crypto import sealer_of
+from app.helpdesk import service as helpdesk_service
 from app.identity.service import TOKEN_ADDRESS, TOKEN_CLIENT
 from app.mail.tables import OutboxMail
 from app.partners import service as partners
-from app.web.throttle import (
+from app.staff import service as backoffice
+from app.staff import totp
+from app.staff.tables import Staff
+from app.throttle import (
     CLIENT_LINK_ACCOUNT,
     INVITATION_ACCOUNT,
     MAIL_REQUESTS_ADDRESS,
@@ -118,20 +120,23 @@ async def test_parallel_access_requests_stay_within_the_days_quota(
     app: Any, committed: None
 ) -> None:
     from app.applications import access
-    from app.backoffice import service as backoffice
-    from app.backoffice.tables import AccessRequest
-    from tests.integration.backoffice.helpers import as_staff
+    from app.schoolaccess.tables import AccessRequest
+    from tests.integration.staff.helpers import as_staff
 
     partner = await make_partner(listed=False)
     application_id = await submit_application(partner)
-    await backoffice.approve(await as_staff(await make_staff()), application_id)  # type: ignore[arg-type]
+    staff = await as_staff(await make_staff())
+    await helpdesk_service.approve(staff, application_id, get_settings())  # type: ignore[arg-type]
     account_id = partner["account"].id  # type: ignore[attr-defined]
     batches = [
         [f"beheer{batch}-{n}@school.be" for n in range(access.MOST_PER_REQUEST)]
         for batch in range(8)
     ]
     await asyncio.gather(
-        *(access.request_access(account_id, application_id, batch) for batch in batches),  # type: ignore[arg-type]
+        *(
+            access.request_access(account_id, application_id, batch, get_settings())
+            for batch in batches
+        ),  # type: ignore[arg-type]
         return_exceptions=True,
     )
     sent = await AccessRequest.count().where(AccessRequest.application == application_id)
@@ -219,7 +224,10 @@ async def test_parallel_mail_requests_stay_within_the_address_and_mailbox_limits
 ) -> None:
     people = [await make_account() for _ in range(MAIL_REQUESTS_ADDRESS.free + 10)]
     await asyncio.gather(
-        *(accounts.request_password_reset(person.email, "198.51.100.8") for person in people),
+        *(
+            accounts.request_password_reset(person.email, "198.51.100.8", get_settings())
+            for person in people
+        ),
         return_exceptions=True,
     )
     from_one_address = await OutboxMail.count().where(OutboxMail.kind == "password_reset")
@@ -227,7 +235,10 @@ async def test_parallel_mail_requests_stay_within_the_address_and_mailbox_limits
 
     target = people[-1].email
     await asyncio.gather(
-        *(accounts.request_password_reset(target, f"203.0.113.{n}") for n in range(PARALLEL)),
+        *(
+            accounts.request_password_reset(target, f"203.0.113.{n}", get_settings())
+            for n in range(PARALLEL)
+        ),
         return_exceptions=True,
     )
     to_one_mailbox = await OutboxMail.count().where(OutboxMail.recipient == target)

@@ -31,8 +31,8 @@ from tests.factories import (
     unique_email,
 )
 from tests.integration.accounts.test_registration import registration
-from tests.integration.backoffice.helpers import staff_browser
-from tests.integration.backoffice.test_second_factor import enrol, password_step
+from tests.integration.staff.helpers import staff_browser
+from tests.integration.staff.test_second_factor import enrol, password_step
 from tests.security.test_csrf import state_changing
 
 pytestmark = pytest.mark.anyio

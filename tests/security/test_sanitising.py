@@ -25,8 +25,8 @@ from app.partners.tables import Partner
 from app.web.forms import Form
 from tests.conftest import Browser, browser_for
 from tests.factories import make_account, make_partner, make_staff, submit_application
-from tests.integration.backoffice.helpers import staff_browser
 from tests.integration.partners.test_profiles import sign_in_as, submit_profile
+from tests.integration.staff.helpers import staff_browser
 from tests.security.test_access_control import signed_in_partner
 from tests.security.test_csrf import example_path
 

@@ -9,10 +9,10 @@ import pytest
 
 from app.accounts.passwords import common_passwords, password_problems
 from app.config import ConfigError, load_settings, public_url, served_url_file
+from app.throttle import SIGN_IN_ACCOUNT
 from app.web.catalogs import extract, read, untranslated
 from app.web.i18n import use_language
 from app.web.render import safe_next
-from app.web.throttle import SIGN_IN_ACCOUNT
 
 
 def test_settings_come_from_the_file_with_environment_overrides(tmp_path: Path) -> None:

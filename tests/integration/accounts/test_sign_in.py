@@ -95,7 +95,7 @@ async def test_repeated_failures_slow_down_that_account(client: Browser) -> None
 
 
 async def test_the_block_is_short_and_lifts(client: Browser) -> None:
-    from app.web.tables import Throttle
+    from app.throttle import Throttle
 
     account = await make_account()
     for _ in range(6):

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from app.applications.expiry import warn_expiring_secrets, warning_due
-from app.backoffice.tables import AuditEvent
 from app.identity.tables import ClientSecret
 from app.mail.tables import OutboxMail
+from app.staff.tables import AuditEvent
 from tests.integration.applications.test_applications import linked_application
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +58,7 @@ async def test_warnings_go_on_the_right_days_each_once(app: Any, transaction: No
         await ClientSecret.update(
             {ClientSecret.last_used_at: moment - dt.timedelta(hours=3)}
         ).where(ClientSecret.id == secret_id)
-        await warn_expiring_secrets(moment)
+        await warn_expiring_secrets(app.state.settings, moment)
         if len(await warnings_sent()) > before:
             sent_on.append(day)
     assert sent_on == [0, 16, 23, 29.2], "30, 14, 7 and 1 day before, each once"
@@ -79,17 +79,19 @@ async def test_a_secret_nobody_uses_or_that_is_revoked_gets_no_warning(
     app: Any, transaction: None
 ) -> None:
     secret_id, _ = await secret_expiring(app, used=False)
-    assert await warn_expiring_secrets(NOW) == 0
+    assert await warn_expiring_secrets(app.state.settings, NOW) == 0
     await ClientSecret.update({ClientSecret.last_used_at: NOW, ClientSecret.revoked_at: NOW}).where(
         ClientSecret.id == secret_id
     )
-    assert await warn_expiring_secrets(NOW) == 0
+    assert await warn_expiring_secrets(app.state.settings, NOW) == 0
     assert await warnings_sent() == []
 
 
 async def test_a_late_start_sends_only_the_nearest_warning(app: Any, transaction: None) -> None:
     await secret_expiring(app, used=True)
-    assert await warn_expiring_secrets(NOW + dt.timedelta(days=27)) == 1
-    assert await warn_expiring_secrets(NOW + dt.timedelta(days=27, hours=1)) == 0
+    assert await warn_expiring_secrets(app.state.settings, NOW + dt.timedelta(days=27)) == 1
+    assert (
+        await warn_expiring_secrets(app.state.settings, NOW + dt.timedelta(days=27, hours=1)) == 0
+    )
     subjects = {mail["subject"] for mail in await warnings_sent()}
     assert len(subjects) == 1 and "over 7 dagen" in subjects.pop()

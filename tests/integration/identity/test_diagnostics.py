@@ -14,13 +14,13 @@ import pytest
 
 from app.applications import service as applications
 from app.applications.tables import Application
-from app.backoffice.tables import AuditEvent
 from app.identity.tables import Client, ClientSecret, ScopeGrant
 from app.partners.tables import Partner
+from app.staff.tables import AuditEvent
 from tests.conftest import Browser
 from tests.factories import make_client, make_staff
 from tests.integration.applications.test_applications import app_fields, partner_browser
-from tests.integration.backoffice.helpers import staff_browser
+from tests.integration.staff.helpers import staff_browser
 
 pytestmark = pytest.mark.anyio
 SCOPE = "api_informat_sas_leerlingen.leerlingen.{}"

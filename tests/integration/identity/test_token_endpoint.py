@@ -387,7 +387,7 @@ async def test_repeated_failures_from_one_address_are_refused_for_a_while(
 
 async def test_a_client_under_attack_keeps_working_for_its_owner(client: Browser) -> None:
     registered = await make_client()
-    from app.web.tables import Throttle
+    from app.throttle import Throttle
 
     await Throttle.raw(
         "INSERT INTO throttle (key, failures, blocked_until) VALUES"

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from app.accounts import service as accounts
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.mail import service as mail
 from app.mail.senders import MailboxSender, OutgoingMail, ResendSender
 from app.mail.tables import OutboxMail
@@ -33,15 +33,14 @@ def resend_settings(settings: Settings, fake: FakeResend, timeout: float = 2) ->
 
 
 async def queue_mail(recipient: str) -> None:
-    await mail.enqueue(
-        mail.compose(
-            "activation",
-            recipient,
-            "nl",
-            "%(brand)s — Activate your partner account",
-            url="http://127.0.0.1:8000/activeren/x",
-            hours=48,
-        )
+    await mail.send(
+        get_settings(),
+        "activation",
+        recipient,
+        "nl",
+        "%(brand)s — Activate your partner account",
+        url="http://127.0.0.1:8000/activeren/x",
+        hours=48,
     )
 
 
@@ -57,7 +56,7 @@ async def test_a_rolled_back_change_sends_nothing(committed: None) -> None:
 
     with pytest.raises(Interrupted):
         async with DB.transaction():
-            await accounts.register(email, PASSWORD, "nl", "192.0.2.1")
+            await accounts.register(email, PASSWORD, "nl", "192.0.2.1", get_settings())
             assert await OutboxMail.count().where(OutboxMail.recipient == email) == 1
             raise Interrupted
     assert await OutboxMail.count().where(OutboxMail.recipient == email) == 0
@@ -172,6 +171,7 @@ async def test_two_workers_send_each_mail_once(committed: None, settings: Settin
 
 async def test_mail_is_written_in_the_recipients_language(transaction: None) -> None:
     composed: Any = mail.compose(
+        get_settings(),
         "activation",
         "x@voorbeeld.be",
         "en",
