@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from app.accounts import passwords
 from app.accounts.tables import Account
-from app.applications.tables import APPROVED, NEW, Application
+from app.applications.tables import APPROVED, NEW, Application, ApplicationApi
 from app.config import Settings
 from app.identity.importer import ClientSpec, import_clients
 from app.identity.service import secret_hash
@@ -77,6 +77,21 @@ PARTNERS = [
 ]
 
 
+APIS = ("leerlingen", "voorinschrijvingen")
+DEMO_CLIENT = ClientSpec(
+    "plantyn_demo",
+    [(secret_hash("plantyn-demo-secret-000000"), None)],
+    [f"api_informat_sas_leerlingen.leerlingen.{number}" for number, _ in SCHOOLS],
+    ["client_credentials"],
+)
+LINKABLE = ClientSpec(
+    LINKABLE_CLIENT,
+    [(secret_hash(LINKABLE_SECRET), None)],
+    [f"api_informat_sas_leerlingen.{api}.{SCHOOLS[0][0]}" for api in APIS],
+    ["client_credentials"],
+)
+
+
 @dataclass(frozen=True)
 class DemoInfo:
     created: bool
@@ -122,72 +137,38 @@ async def load(settings: Settings) -> DemoInfo:
                 logo=process_logo(_logo(name, color), "logo.png", "image/png"),
             )
             partner_id = await partners.create_profile(account.id, email, data)
+            first = number == 0
             created = await Application.insert(
-                Application(partner=partner_id, name=f"{name} koppeling", status=APPROVED)
+                Application(
+                    partner=partner_id,
+                    name=f"{name} koppeling",
+                    status=APPROVED,
+                    description="Synchroniseert leerlingen met onze lesmethodes." if first else "",
+                    contact_person="Demo Contact" if first else "",
+                    contact_email=DEMO_EMAIL if first else "",
+                )
             )
-            if number == 0:
-                await Application.raw(
-                    "UPDATE application SET description = {}, contact_person = {},"
-                    " contact_email = {} WHERE id = {}",
-                    "Synchroniseert leerlingen met onze lesmethodes.",
-                    "Demo Contact",
-                    DEMO_EMAIL,
-                    created[0]["id"],
-                )
-                await Application.raw(
-                    "INSERT INTO application_api (application, api) VALUES ({}, 'leerlingen')",
-                    created[0]["id"],
-                )
-                await import_clients(
-                    [
-                        ClientSpec(
-                            "plantyn_demo",
-                            [(secret_hash("plantyn-demo-secret-000000"), None)],
-                            [
-                                "api_informat_sas_leerlingen.leerlingen.123456",
-                                "api_informat_sas_leerlingen.leerlingen.654321",
-                            ],
-                            ["client_credentials"],
-                        )
-                    ],
-                    settings,
-                    granted_by="demo",
-                )
-                await Client.raw(
-                    "UPDATE client SET application = {} WHERE client_id = {}",
-                    created[0]["id"],
-                    "plantyn_demo",
+            if first:
+                application_id = created[0]["id"]
+                await ApplicationApi.insert(ApplicationApi(application=application_id, api=APIS[0]))
+                await import_clients([DEMO_CLIENT], settings, granted_by="demo")
+                await Client.update({Client.application: application_id}).where(
+                    Client.client_id == DEMO_CLIENT.client_id
                 )
         for institution_number, school in SCHOOLS:
             await School.insert(School(institution_number=institution_number, name=school))
         waiting = await Application.insert(
-            Application(partner=partner_id, name="EDULOGO Maaltijden", status=NEW)
+            Application(
+                partner=partner_id,
+                name="EDULOGO Maaltijden",
+                status=NEW,
+                description="Maaltijdbestellingen per leerling, verrekend via Informat Rekeningen.",
+                contact_person="Demo Contact",
+                contact_email="contact4@partner.example",
+            )
         )
-        await Application.raw(
-            "UPDATE application SET description = {}, contact_person = 'Demo Contact',"
-            " contact_email = 'contact4@partner.example' WHERE id = {}",
-            "Maaltijdbestellingen per leerling, verrekend via Informat Rekeningen.",
-            waiting[0]["id"],
-        )
-        await Application.raw(
-            "INSERT INTO application_api (application, api) VALUES ({}, 'rekeningen')",
-            waiting[0]["id"],
-        )
-        await import_clients(
-            [
-                ClientSpec(
-                    LINKABLE_CLIENT,
-                    [(secret_hash(LINKABLE_SECRET), None)],
-                    [
-                        "api_informat_sas_leerlingen.leerlingen.123456",
-                        "api_informat_sas_leerlingen.voorinschrijvingen.123456",
-                    ],
-                    ["client_credentials"],
-                )
-            ],
-            settings,
-            granted_by="demo",
-        )
+        await ApplicationApi.insert(ApplicationApi(application=waiting[0]["id"], api="rekeningen"))
+        await import_clients([LINKABLE], settings, granted_by="demo")
     # Staff get their own transaction each: add_staff hashes the password first.
     await add_staff(HELPDESK, STAFF_PASSWORD, "helpdesk", [])
     await add_staff(

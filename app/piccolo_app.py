@@ -1,61 +1,24 @@
-"""The portal as one Piccolo app: its tables and its migrations folder."""
+"""The portal as one Piccolo app: every table class of its domains, and its migrations folder.
 
-from piccolo.conf.apps import AppConfig
+The tables are found in each package's `tables` module (and the throttle's), so a table added
+there is part of the app, and of the schema test, without being listed a second time.
+"""
 
-from app.accounts.tables import Account, AccountToken
-from app.applications.tables import Application, ApplicationApi
+from piccolo.conf.apps import AppConfig, table_finder
+
 from app.config import PROJECT_ROOT
 from app.db import APP_NAME
-from app.identity.tables import (
-    Client,
-    ClientSecret,
-    ScopeGrant,
-    SecretReveal,
-    SigningKey,
-    TokenDay,
-    TokenFailure,
-)
-from app.mail.tables import OutboxMail
-from app.partners.tables import (
-    Category,
-    InvitationCode,
-    Partner,
-    PartnerCategory,
-    PartnerChange,
-)
-from app.schoolaccess.tables import AccessRequest
-from app.staff.tables import AuditEvent, School, Staff, StaffRight, StaffSession
-from app.throttle import Throttle
-from app.web.tables import WebSession
+
+PACKAGE = PROJECT_ROOT / "app"
+
+# Each package's tables module, and the throttle's counters.
+TABLE_MODULES = [
+    *(f"app.{path.parent.name}.tables" for path in sorted(PACKAGE.glob("*/tables.py"))),
+    "app.throttle",
+]
 
 APP_CONFIG = AppConfig(
     app_name=APP_NAME,
     migrations_folder_path=str(PROJECT_ROOT / "migrations"),
-    table_classes=[
-        Account,
-        AccountToken,
-        WebSession,
-        Throttle,
-        OutboxMail,
-        Category,
-        Partner,
-        PartnerCategory,
-        InvitationCode,
-        PartnerChange,
-        Application,
-        ApplicationApi,
-        Client,
-        ClientSecret,
-        SecretReveal,
-        ScopeGrant,
-        SigningKey,
-        TokenDay,
-        TokenFailure,
-        School,
-        Staff,
-        StaffRight,
-        StaffSession,
-        AuditEvent,
-        AccessRequest,
-    ],
+    table_classes=table_finder(TABLE_MODULES, exclude_imported=True),
 )

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 
 from app.accounts import service
 from app.accounts.forms import EmailForm, NewPasswordForm, RegistrationForm, SignInForm
+from app.accounts.service import Credentials
 from app.throttle import Blocked
 from app.web.controllers import (
     NO_STORE,
     AppSettings,
     client_address,
-    settings_of,
     too_many,
     too_many_attempts,
     too_many_requests,
 )
+from app.web.forms import Form
 from app.web.i18n import _, current_language
 from app.web.render import page, redirect, safe_next
 from app.web.sessions import (
@@ -40,6 +41,29 @@ def link_problem_message(problem: service.LinkProblem) -> str:
     return _("This link is not valid.")
 
 
+Entered = TypeVar("Entered")
+
+
+async def _mail_request(
+    request: Request[Any, Any, Any],
+    template: str,
+    form: Form[Entered],
+    context: dict[str, Any],
+    ask: Callable[[Entered], Awaitable[None]],
+    done: str,
+) -> Response[Any]:
+    """A form that has the portal send a mail: the form again with its errors or the rate
+    limit's message, or on to `done`."""
+    context = {**context, "form": form}
+    if not (entered := form.validate()):
+        return page(request, template, context, status_code=422)
+    try:
+        await ask(entered)
+    except Blocked as blocked:
+        return too_many(request, template, context, too_many_requests(blocked), blocked)
+    return redirect(request, done)
+
+
 class AccountController(Controller):
     @get("/registreren", name="register")
     async def register_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -51,26 +75,14 @@ class AccountController(Controller):
     async def register(
         self, request: Request[Any, Any, Any], settings: AppSettings
     ) -> Response[Any]:
+        address, language = client_address(request), current_language()
+
+        async def register(entered: Credentials) -> None:
+            await service.register(entered.email, entered.password, language, address, settings)
+
         form = RegistrationForm(await request.form())
-        if not (entered := form.validate()):
-            return page(request, "accounts/register.html", {"form": form}, status_code=422)
-        try:
-            await service.register(
-                entered.email,
-                entered.password,
-                current_language(),
-                client_address(request),
-                settings,
-            )
-        except Blocked as blocked:
-            return too_many(
-                request,
-                "accounts/register.html",
-                {"form": form},
-                too_many_requests(blocked),
-                blocked,
-            )
-        return redirect(request, "/registreren/controleer-je-mailbox")
+        done = "/registreren/controleer-je-mailbox"
+        return await _mail_request(request, "accounts/register.html", form, {}, register, done)
 
     @get("/registreren/controleer-je-mailbox")
     async def check_mailbox(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -117,25 +129,16 @@ class AccountController(Controller):
     async def resend_activation(
         self, request: Request[Any, Any, Any], settings: AppSettings
     ) -> Response[Any]:
-        form = EmailForm(await request.form())
-        if not (email := form.validate()):
-            return page(
-                request,
-                "accounts/link_problem.html",
-                {"message": "", "purpose": "activation", "form": form},
-                status_code=422,
-            )
-        try:
-            await service.resend_activation(email, client_address(request), settings)
-        except Blocked as blocked:
-            return too_many(
-                request,
-                "accounts/link_problem.html",
-                {"message": "", "purpose": "activation", "form": form},
-                too_many_requests(blocked),
-                blocked,
-            )
-        return redirect(request, "/registreren/controleer-je-mailbox")
+        address = client_address(request)
+
+        async def resend(email: str) -> None:
+            await service.resend_activation(email, address, settings)
+
+        form, context = EmailForm(await request.form()), {"message": "", "purpose": "activation"}
+        done = "/registreren/controleer-je-mailbox"
+        return await _mail_request(
+            request, "accounts/link_problem.html", form, context, resend, done
+        )
 
     @get("/aanmelden", name="sign_in")
     async def sign_in_page(
@@ -154,7 +157,9 @@ class AccountController(Controller):
         )
 
     @post("/aanmelden")
-    async def sign_in(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    async def sign_in(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
         form = SignInForm(await request.form())
         context: dict[str, Any] = {"form": form, "message_key": "", "not_activated": False}
         if not (entered := form.validate()):
@@ -180,7 +185,6 @@ class AccountController(Controller):
             )
             return page(request, "accounts/sign_in.html", context, status_code=422)
         response = redirect(request, safe_next(form.values["next"], PARTNER_HOME))
-        settings = settings_of(state)
         await start_session(
             settings,
             response,
@@ -192,9 +196,11 @@ class AccountController(Controller):
         return response
 
     @post("/afmelden")
-    async def sign_out(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    async def sign_out(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
         response = redirect(request, "/aanmelden?melding=afgemeld")
-        await end_session(settings_of(state), request, response)
+        await end_session(settings, request, response)
         return response
 
     @get("/wachtwoord-vergeten", name="forgot_password")
@@ -203,20 +209,13 @@ class AccountController(Controller):
 
     @post("/wachtwoord-vergeten")
     async def forgot(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[Any]:
-        form = EmailForm(await request.form())
-        if not (email := form.validate()):
-            return page(request, "accounts/forgot_password.html", {"form": form}, status_code=422)
-        try:
-            await service.request_password_reset(email, client_address(request), settings)
-        except Blocked as blocked:
-            return too_many(
-                request,
-                "accounts/forgot_password.html",
-                {"form": form},
-                too_many_requests(blocked),
-                blocked,
-            )
-        return redirect(request, "/wachtwoord-vergeten/verstuurd")
+        address = client_address(request)
+
+        async def ask(email: str) -> None:
+            await service.request_password_reset(email, address, settings)
+
+        form, done = EmailForm(await request.form()), "/wachtwoord-vergeten/verstuurd"
+        return await _mail_request(request, "accounts/forgot_password.html", form, {}, ask, done)
 
     @get("/wachtwoord-vergeten/verstuurd")
     async def reset_sent(self, request: Request[Any, Any, Any]) -> Response[Any]:

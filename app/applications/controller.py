@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
@@ -20,6 +19,7 @@ from app.applications.forms import (
     SecretForm,
 )
 from app.applications.tables import APPROVED
+from app.config import Settings
 from app.crypto import sealer_of
 from app.identity import diagnostics
 from app.identity.service import issuer
@@ -28,7 +28,6 @@ from app.web.controllers import (
     NO_STORE,
     AppSettings,
     client_address,
-    settings_of,
     too_many,
     too_many_attempts,
 )
@@ -41,8 +40,8 @@ from app.web.sessions import requires_profile, signed_in
 ACCESS_REQUEST_BODY_LIMIT = 4 * access.MOST_TEXT + 1024
 
 
-def _keys(state: State) -> list[str]:
-    return [api.key for api in settings_of(state).apis]
+def _keys(settings: Settings) -> list[str]:
+    return [api.key for api in settings.apis]
 
 
 def client_taken_message() -> str:
@@ -84,7 +83,7 @@ class ApplicationController(Controller):
 
     @get("/", name="applications")
     async def list_page(
-        self, request: Request[Any, Any, Any], state: State, melding: FromQuery[str] = ""
+        self, request: Request[Any, Any, Any], settings: AppSettings, melding: FromQuery[str] = ""
     ) -> Response[Any]:
         applications = await service.list_for(signed_in(request).id)
         return page(
@@ -93,7 +92,7 @@ class ApplicationController(Controller):
             {
                 "applications": applications,
                 "message_key": melding,
-                "apis": settings_of(state).api_labels,
+                "apis": settings.api_labels,
             },
         )
 
@@ -116,16 +115,17 @@ class ApplicationController(Controller):
         )
 
     @get("/nieuw", name="application_new")
-    async def new_page(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
-        return self._form(request, state, ApplicationForm(api_keys=_keys(state)), "new")
+    async def new_page(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
+        return self._form(request, settings, ApplicationForm(api_keys=_keys(settings)), "new")
 
     @post("/nieuw")
-    async def create(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    async def create(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[Any]:
         account = signed_in(request)
-        form = ApplicationForm(await request.form(), api_keys=_keys(state))
+        form = ApplicationForm(await request.form(), api_keys=_keys(settings))
         if not (data := form.validate()):
-            return self._form(request, state, form, "new", status_code=422)
-        settings = settings_of(state)
+            return self._form(request, settings, form, "new", status_code=422)
         application_id = await service.request_new_client(account.id, account.email, data, settings)
         return redirect(request, f"/applicaties/{application_id}?melding=aangevraagd")
 
@@ -134,9 +134,8 @@ class ApplicationController(Controller):
         return page(request, "applications/link.html", {"form": LinkClientForm()})
 
     @post("/koppelen")
-    async def link(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    async def link(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[Any]:
         """Step 1 checks the client at once; step 2 (the app form) carries it along."""
-        settings = settings_of(state)
         data = await request.form()
         credentials = LinkClientForm(data)
         if not (client := credentials.validate()):
@@ -166,16 +165,16 @@ class ApplicationController(Controller):
                 blocked,
             )
         if "step" not in data:
-            form = ApplicationForm(api_keys=_keys(state), apis=existing.apis)
+            form = ApplicationForm(api_keys=_keys(settings), apis=existing.apis)
             return self._form(
-                request, state, form, "link", credentials=credentials, locked=existing.apis
+                request, settings, form, "link", credentials=credentials, locked=existing.apis
             )
-        form = ApplicationForm(data, api_keys=_keys(state))
-        form.apis = sorted(set(form.apis) | set(existing.apis), key=_keys(state).index)
+        form = ApplicationForm(data, api_keys=_keys(settings))
+        form.apis = sorted(set(form.apis) | set(existing.apis), key=_keys(settings).index)
         if not (application := form.validate()):
             return self._form(
                 request,
-                state,
+                settings,
                 form,
                 "link",
                 status_code=422,
@@ -194,7 +193,7 @@ class ApplicationController(Controller):
     def _form(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: AppSettings,
         form: ApplicationForm,
         mode: str,
         *,
@@ -210,7 +209,7 @@ class ApplicationController(Controller):
             {
                 "form": form,
                 "mode": mode,
-                "apis": settings_of(state).apis,
+                "apis": settings.apis,
                 "application": application,
                 "credentials": credentials,
                 "locked": locked or [],
@@ -224,16 +223,16 @@ class ApplicationController(Controller):
     async def detail(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: AppSettings,
         application_id: FromPath[UUID],
         melding: FromQuery[str] = "",
     ) -> Response[Any]:
-        return await self._detail(request, state, application_id, message_key=melding)
+        return await self._detail(request, settings, application_id, message_key=melding)
 
     async def _detail(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: AppSettings,
         application_id: UUID,
         *,
         message_key: str = "",
@@ -243,27 +242,27 @@ class ApplicationController(Controller):
         application = await self._get(request, application_id)
         account = signed_in(request)
         new_secret = await service.take_new_secret(
-            application_id, account.session_hash, sealer_of(settings_of(state))
+            application_id, account.session_hash, sealer_of(settings)
         )
         return page(
             request,
             "applications/detail.html",
             {
                 "application": application,
-                "apis": settings_of(state).apis,
+                "apis": settings.apis,
                 "message_key": message_key,
                 "new_secret": new_secret,
                 "secret_form": secret_form or SecretForm(),
-                "api_labels": settings_of(state).api_labels,
+                "api_labels": settings.api_labels,
                 "traffic": (
-                    await diagnostics.traffic(application.client_pk, settings_of(state))
+                    await diagnostics.traffic(application.client_pk, settings)
                     if application.client_pk
                     else None
                 ),
                 "requests": await access.sent_requests(signed_in(request).id, application_id),
                 "history": await access.access_history(signed_in(request).id, application_id),
                 "overlaps": list(OVERLAPS),
-                "issuer": issuer(settings_of(state)),
+                "issuer": issuer(settings),
             },
             status_code=status_code,
             # A new secret is shown this once: not stored by the browser or a proxy.
@@ -275,33 +274,33 @@ class ApplicationController(Controller):
 
     @get("/{application_id:uuid}/bewerken", name="application_edit")
     async def edit_page(
-        self, request: Request[Any, Any, Any], state: State, application_id: FromPath[UUID]
+        self, request: Request[Any, Any, Any], settings: AppSettings, application_id: FromPath[UUID]
     ) -> Response[Any]:
         application = await self._get(request, application_id)
         form = ApplicationForm(
             {key: getattr(application, key, "") for key in ApplicationForm.fields},
-            api_keys=_keys(state),
+            api_keys=_keys(settings),
             apis=application.apis,
         )
-        return self._form(request, state, form, "edit", application=application)
+        return self._form(request, settings, form, "edit", application=application)
 
     @post("/{application_id:uuid}/bewerken")
     async def save(
-        self, request: Request[Any, Any, Any], state: State, application_id: FromPath[UUID]
+        self, request: Request[Any, Any, Any], settings: AppSettings, application_id: FromPath[UUID]
     ) -> Response[Any]:
         account = signed_in(request)
         application = await self._get(request, application_id)
-        form = ApplicationForm(await request.form(), api_keys=_keys(state))
+        form = ApplicationForm(await request.form(), api_keys=_keys(settings))
         if not (data := form.validate()):
             return self._form(
-                request, state, form, "edit", application=application, status_code=422
+                request, settings, form, "edit", application=application, status_code=422
             )
         losses = service.scopes_lost(application, data.apis)
         if losses and not form.values["confirm_removal"]:
             # Unticking an API deletes its scopes: say how many schools lose access first.
             return self._form(
                 request,
-                state,
+                settings,
                 form,
                 "edit",
                 application=application,
@@ -309,22 +308,21 @@ class ApplicationController(Controller):
                 status_code=409,
             )
         try:
-            await service.update(account.id, application_id, data, settings_of(state))
+            await service.update(account.id, application_id, data, settings)
         except service.NotEditable:
             raise NotFoundException() from None
         return redirect(request, f"/applicaties/{application_id}?melding=opgeslagen")
 
     @post("/{application_id:uuid}/secrets")
     async def new_secret(
-        self, request: Request[Any, Any, Any], state: State, application_id: FromPath[UUID]
+        self, request: Request[Any, Any, Any], settings: AppSettings, application_id: FromPath[UUID]
     ) -> Response[Any]:
         account = signed_in(request)
         form = SecretForm(await request.form())
         if not (choice := form.validate()):
             return await self._detail(
-                request, state, application_id, secret_form=form, status_code=422
+                request, settings, application_id, secret_form=form, status_code=422
             )
-        settings = settings_of(state)
         try:
             await service.generate_secret(
                 account.id,
@@ -458,8 +456,7 @@ class ApplicationController(Controller):
 
 class ApiDocumentationController(Controller):
     @get("/api-documentatie", name="api_docs")
-    async def docs(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
-        settings = settings_of(state)
+    async def docs(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[Any]:
         return page(
             request,
             "applications/api_docs.html",

@@ -189,6 +189,63 @@ async def get(account_id: UUID, application_id: UUID) -> Detail:
     return msgspec.convert(application, Detail)
 
 
+class Case(msgspec.Struct, frozen=True):
+    """An application as the back-office handles it: with its partner, client and APIs."""
+
+    id: UUID
+    name: str
+    description: str
+    contact_person: str
+    contact_email: str
+    status: str
+    submitted_at: dt.datetime
+    handled_at: dt.datetime | None
+    handled_by: str | None  # the staff member's username
+    rejection_reason: str
+    partner: UUID
+    partner_name: str
+    partner_email: str
+    partner_website: str
+    partner_slug: str
+    client_pk: int | None
+    client_id: str | None
+    apis: list[str]
+
+
+async def case(application_id: UUID) -> Case | None:
+    """Any partner's application, for the back-office's rooms (which check the staff member's
+    role themselves)."""
+    rows = await Application.raw(
+        """
+        SELECT a.id, a.name, a.description, a.contact_person, a.contact_email, a.status,
+            a.submitted_at, a.handled_at, s.username AS handled_by, a.rejection_reason,
+            a.partner, p.name AS partner_name, p.email AS partner_email,
+            p.website AS partner_website, p.slug AS partner_slug, c.id AS client_pk, c.client_id,
+            coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
+                      WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
+        FROM application a JOIN partner p ON p.id = a.partner
+        LEFT JOIN staff s ON s.id = a.handled_by
+        LEFT JOIN client c ON c.application = a.id
+        WHERE a.id = {}
+        """,
+        application_id,
+    )
+    return msgspec.convert(rows[0], Case) if rows else None
+
+
+async def tell_partner(
+    application: Case, kind: str, subject: str, settings: Settings, **context: object
+) -> None:
+    """Mail the partner profile's address and the application's contact (once each, in their
+    language) about the application; `subject` is a msgid."""
+    addresses = (application.partner_email, application.contact_email)
+    for recipient in dict.fromkeys(filter(None, addresses)):
+        language = await language_of(recipient)
+        path = f"/applicaties/{application.id}"
+        names = {"application": application.name, "partner": application.partner_name}
+        await mail.send(settings, kind, recipient, language, subject, path=path, **names, **context)
+
+
 async def _apis(application_id: UUID) -> list[str]:
     rows = (
         await ApplicationApi.select(ApplicationApi.api)

@@ -16,12 +16,10 @@ from uuid import UUID
 
 import msgspec
 
-from app.accounts.language import language_of
-from app.applications.service import QUEUE_CHANNEL
+from app.applications.service import QUEUE_CHANNEL, Case, case, tell_partner
 from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
 from app.config import Settings
 from app.identity.tables import Client
-from app.mail import service as mail
 from app.partners.tables import Partner
 from app.piccolo_conf import DB
 from app.staff.service import BackofficeError, CurrentStaff, NotFound, audit, require_helpdesk
@@ -56,35 +54,6 @@ class Waiting(msgspec.Struct, frozen=True):
     partner: str
     waiting_seconds: int
     apis: list[str]
-
-
-class Review(msgspec.Struct, frozen=True):
-    id: UUID
-    name: str
-    description: str
-    contact_person: str
-    contact_email: str
-    status: str
-    submitted_at: dt.datetime | None
-    handled_at: dt.datetime | None
-    rejection_reason: str
-    handled_by: str | None
-    partner: str
-    partner_email: str
-    partner_website: str
-    client_id: str | None
-    client_pk: int | None
-    apis: list[str]
-
-
-class Decided(msgspec.Struct, frozen=True):
-    id: UUID
-    name: str
-    partner: UUID
-    contact_email: str
-    partner_name: str
-    partner_email: str
-    slug: str
 
 
 class PartnerApplication(msgspec.Struct, frozen=True):
@@ -165,25 +134,24 @@ async def queue(staff: CurrentStaff) -> tuple[list[Waiting], int]:
     return msgspec.convert(rows, list[Waiting]), int(rows[0]["total"]) if rows else 0
 
 
-async def _decide(staff: CurrentStaff, application_id: UUID, status: str, reason: str) -> Decided:
+async def _decide(staff: CurrentStaff, application_id: UUID, status: str, reason: str) -> Case:
     """Set the decision if the application is still Nieuw; else say who decided first."""
-    rows = await Application.raw(
-        """
-        UPDATE application a SET status = {}, rejection_reason = {}, handled_by = {},
-            handled_at = now(), updated_at = now()
-        FROM partner p
-        WHERE a.id = {} AND a.status = {} AND p.id = a.partner
-        RETURNING a.id, a.name, a.partner, a.contact_email, p.name AS partner_name,
-            p.email AS partner_email, p.slug
-        """,
-        status,
-        reason,
-        staff.id,
-        application_id,
-        NEW,
+    now = dt.datetime.now(dt.UTC)
+    decided = (
+        await Application.update(
+            {
+                Application.status: status,
+                Application.rejection_reason: reason,
+                Application.handled_by: staff.id,
+                Application.handled_at: now,
+                Application.updated_at: now,
+            }
+        )
+        .where((Application.id == application_id) & (Application.status == NEW))
+        .returning(Application.id)
     )
-    if rows:
-        return msgspec.convert(rows[0], Decided)
+    if decided and (application := await case(application_id)):
+        return application
     current = await Application.raw(
         "SELECT a.status, a.handled_at, s.username FROM application a"
         " LEFT JOIN staff s ON s.id = a.handled_by WHERE a.id = {}",
@@ -195,25 +163,13 @@ async def _decide(staff: CurrentStaff, application_id: UUID, status: str, reason
     raise AlreadyHandled(row["username"] or "", row["status"], row["handled_at"])
 
 
-async def review(staff: CurrentStaff, application_id: UUID) -> Review:
+async def review(staff: CurrentStaff, application_id: UUID) -> Case:
     """One application as the helpdesk reviews it."""
     require_helpdesk(staff)
-    rows = await Application.raw(
-        f"""
-        SELECT a.id, a.name, a.description, a.contact_person, a.contact_email, a.status,
-            a.submitted_at, a.handled_at, a.rejection_reason, s.username AS handled_by,
-            p.name AS partner, p.email AS partner_email, p.website AS partner_website,
-            c.client_id, c.id AS client_pk, {APIS}
-        FROM application a JOIN partner p ON p.id = a.partner
-        LEFT JOIN staff s ON s.id = a.handled_by
-        LEFT JOIN client c ON c.application = a.id
-        WHERE a.id = {{}}
-        """,  # noqa: S608 - constants only; the values are bound parameters
-        application_id,
-    )
-    if not rows:
+    application = await case(application_id)
+    if application is None:
         raise NotFound()
-    return msgspec.convert(rows[0], Review)
+    return application
 
 
 def _client_id(slug: str) -> str:
@@ -231,17 +187,12 @@ async def approve(staff: CurrentStaff, application_id: UUID, settings: Settings)
     require_helpdesk(staff)
     async with DB.transaction():
         application = await _decide(staff, application_id, APPROVED, "")
-        client_id = _client_id(application.slug)
+        client_id = _client_id(application.partner_slug)
         await Client.insert(
             Client(client_id=client_id, application=application_id, description=application.name)
         )
-        await _tell_partner(
-            application,
-            "application_approved",
-            N_("%(brand)s Partnerportaal — Application approved: %(application)s"),
-            "",
-            settings,
-        )
+        subject = N_("%(brand)s Partnerportaal — Application approved: %(application)s")
+        await tell_partner(application, "application_approved", subject, settings, reason="")
         await audit(staff.username, "approved", application.partner, application_id)
         await _queue_changed(application_id)
     return client_id
@@ -257,34 +208,10 @@ async def reject(
         raise ReasonRequired()
     async with DB.transaction():
         application = await _decide(staff, application_id, REJECTED, reason)
-        await _tell_partner(
-            application,
-            "application_rejected",
-            N_("%(brand)s Partnerportaal — Application not approved: %(application)s"),
-            reason,
-            settings,
-        )
+        subject = N_("%(brand)s Partnerportaal — Application not approved: %(application)s")
+        await tell_partner(application, "application_rejected", subject, settings, reason=reason)
         await audit(staff.username, "rejected", application.partner, application_id, reason=reason)
         await _queue_changed(application_id)
-
-
-async def _tell_partner(
-    application: Decided, kind: str, subject: str, reason: str, settings: Settings
-) -> None:
-    """The partner profile's address and the application's contact, once each."""
-    addresses = (application.partner_email, application.contact_email)
-    for recipient in dict.fromkeys(filter(None, addresses)):
-        await mail.send(
-            settings,
-            kind,
-            recipient,
-            await language_of(recipient),
-            subject,
-            application=application.name,
-            partner=application.partner_name,
-            reason=reason,
-            path=f"/applicaties/{application.id}",
-        )
 
 
 async def archive_application(staff: CurrentStaff, application_id: UUID) -> None:

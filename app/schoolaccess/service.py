@@ -17,12 +17,11 @@ from uuid import UUID
 
 import msgspec
 
-from app.accounts.language import language_of
+from app.applications.service import Case, case, tell_partner
 from app.applications.tables import APPROVED, ARCHIVED, Application
 from app.config import Settings
 from app.crypto import token_hash
 from app.identity.tables import Client, ScopeGrant
-from app.mail import service as mail
 from app.piccolo_conf import DB
 from app.schoolaccess.tables import AccessRequest
 from app.staff.service import CurrentStaff, NotAllowed, NotFound, require_school_admin
@@ -38,28 +37,9 @@ class AccessLinkProblem(Exception):
     partner: str = ""
 
 
-class Reached(msgspec.Struct, frozen=True):
-    """An application as an administrator grants it access; `request_id` is the access
-    request its link came from, if it came by one."""
-
-    id: UUID
-    name: str
-    description: str
-    status: str
-    partner: UUID
-    contact_email: str
-    partner_name: str
-    partner_email: str
-    partner_website: str
-    client_pk: int | None
-    client_id: str | None
-    apis: list[str]
-    request_id: int | None = None
-
-
 @dataclass
 class GrantView:
-    application: Reached
+    application: Case
     # (institution number, school name, APIs this administrator may grant there)
     schools: list[tuple[str, str, list[str]]]
     granted: set[tuple[str, str]] = field(default_factory=set)
@@ -68,24 +48,7 @@ class GrantView:
         return {(number, api) for number, _, apis in self.schools for api in apis}
 
 
-async def _application(application_id: UUID, request_id: int | None = None) -> Reached | None:
-    rows = await Application.raw(
-        """
-        SELECT a.id, a.name, a.description, a.status, a.partner, a.contact_email,
-            p.name AS partner_name, p.email AS partner_email, p.website AS partner_website,
-            c.id AS client_pk, c.client_id,
-            coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
-                      WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
-        FROM application a JOIN partner p ON p.id = a.partner
-        LEFT JOIN client c ON c.application = a.id
-        WHERE a.id = {}
-        """,
-        application_id,
-    )
-    return msgspec.convert({**rows[0], "request_id": request_id}, Reached) if rows else None
-
-
-async def _view(staff: CurrentStaff, application: Reached) -> GrantView:
+async def _view(staff: CurrentStaff, application: Case) -> GrantView:
     rights = await Application.raw(
         """
         SELECT r.institution_number, s.name, array_agg(r.api ORDER BY r.api) AS apis
@@ -109,7 +72,8 @@ async def _view(staff: CurrentStaff, application: Reached) -> GrantView:
     return GrantView(application, schools, granted)
 
 
-async def _invited(token: str) -> Reached:
+async def _invited(token: str) -> tuple[Case, int]:
+    """The application a partner's link is for, and the access request that sent it."""
     request = (
         await AccessRequest.select(
             AccessRequest.id, AccessRequest.application, AccessRequest.expires_at
@@ -119,7 +83,7 @@ async def _invited(token: str) -> Reached:
     )
     if request is None:
         raise AccessLinkProblem("unknown")
-    application = await _application(request["application"], request["id"])
+    application = await case(request["application"])
     if application is None:
         raise AccessLinkProblem("unknown")
     names = {"application": application.name, "partner": application.partner_name}
@@ -129,13 +93,13 @@ async def _invited(token: str) -> Reached:
         raise AccessLinkProblem("archived", **names)
     if application.status != APPROVED or not application.client_pk:
         raise AccessLinkProblem("not-approved", **names)
-    return application
+    return application, request["id"]
 
 
 async def open_invitation(staff: CurrentStaff, token: str) -> GrantView:
     """The application a partner's link points at, as this administrator may grant it."""
     require_school_admin(staff)
-    application = await _invited(token)
+    application, _ = await _invited(token)
     view = await _view(staff, application)
     if not view.schools:
         raise AccessLinkProblem(
@@ -147,7 +111,7 @@ async def open_invitation(staff: CurrentStaff, token: str) -> GrantView:
 async def open_application(staff: CurrentStaff, application_id: UUID) -> GrantView:
     """An application that already reaches one of this administrator's schools."""
     require_school_admin(staff)
-    application = await _application(application_id)
+    application = await case(application_id)
     if application is None or application.status != APPROVED:
         raise NotFound()
     view = await _view(staff, application)
@@ -166,12 +130,13 @@ async def save(
     """Make this administrator's schools' access exactly `chosen`: (added, removed)."""
     require_school_admin(staff)
     async with DB.transaction():
+        request_id = None
         if token is not None:
-            application = await _invited(token)
+            application, request_id = await _invited(token)
             if application.id != application_id:
                 raise NotAllowed()
         else:
-            found = await _application(application_id)
+            found = await case(application_id)
             if found is None or found.status != APPROVED:
                 raise NotFound()
             application = found
@@ -203,7 +168,7 @@ async def save(
         if token is not None:
             await AccessRequest.update(
                 {AccessRequest.used_at: dt.datetime.now(dt.UTC), AccessRequest.used_by: staff.id}
-            ).where((AccessRequest.id == application.request_id) & AccessRequest.used_at.is_null())
+            ).where((AccessRequest.id == request_id) & AccessRequest.used_at.is_null())
         if added or removed:
             await _tell_partner(application, view, added, removed, settings)
     return added, removed
@@ -236,7 +201,7 @@ def _columns(changes: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
 
 
 async def _audit_changes(
-    staff: CurrentStaff, action: str, application: Reached, changes: set[tuple[str, str]]
+    staff: CurrentStaff, action: str, application: Case, changes: set[tuple[str, str]]
 ) -> None:
     """One audit event per school and API, as `audit` writes them, in one statement."""
     await ScopeGrant.raw(
@@ -250,7 +215,7 @@ async def _audit_changes(
 
 
 async def _tell_partner(
-    application: Reached,
+    application: Case,
     view: GrantView,
     added: set[tuple[str, str]],
     removed: set[tuple[str, str]],
@@ -266,19 +231,9 @@ async def _tell_partner(
             for number, api in sorted(changes)
         ]
 
-    addresses = (application.partner_email, application.contact_email)
-    for recipient in dict.fromkeys(filter(None, addresses)):
-        await mail.send(
-            settings,
-            "access_changed",
-            recipient,
-            await language_of(recipient),
-            N_("%(brand)s Partnerportaal - Data access changed for %(application)s"),
-            application=application.name,
-            granted=lines(added),
-            removed=lines(removed),
-            path=f"/applicaties/{application.id}",
-        )
+    subject = N_("%(brand)s Partnerportaal - Data access changed for %(application)s")
+    granted = {"granted": lines(added), "removed": lines(removed)}
+    await tell_partner(application, "access_changed", subject, settings, **granted)
 
 
 PER_PAGE = 50

@@ -6,14 +6,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.params import FromQuery
 
 from app.accounts import service as accounts
-from app.config import LANGUAGES, Settings
+from app.config import LANGUAGES
 from app.partners import directory
 from app.partners import service as partners
 from app.piccolo_conf import DB
+from app.web.controllers import AppSettings
 from app.web.i18n import LANGUAGE_COOKIE
 from app.web.inputs import page_number
 from app.web.render import page, redirect, safe_next
@@ -63,12 +63,13 @@ class SiteController(Controller):
         return page(request, "site/privacy.html")
 
     @post("/taal", name="language")
-    async def language(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    async def language(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
         form = await request.form()
         language = form.get("language", "")
         response = redirect(request, safe_next(form.get("next"), "/"))
         if language in LANGUAGES:
-            settings: Settings = state.settings
             response.set_cookie(
                 LANGUAGE_COOKIE,
                 language,

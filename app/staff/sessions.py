@@ -13,6 +13,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
 
 from app.config import Settings
 from app.crypto import new_token, token_hash
@@ -107,20 +108,19 @@ async def requires_staff(
     connection.scope["staff"] = staff  # type: ignore[typeddict-unknown-key]
 
 
-async def requires_helpdesk(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    await requires_staff(connection, handler)
-    if connection.scope["staff"].role != HELPDESK:  # type: ignore[typeddict-item]
-        raise PermissionDeniedException()
+def _requires_role(role: str) -> Guard:
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        await requires_staff(connection, handler)
+        if connection.scope["staff"].role != role:  # type: ignore[typeddict-item]
+            raise PermissionDeniedException()
+
+    return guard
 
 
-async def requires_school_admin(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    await requires_staff(connection, handler)
-    if connection.scope["staff"].role != SCHOOL_ADMIN:  # type: ignore[typeddict-item]
-        raise PermissionDeniedException()
+requires_helpdesk = _requires_role(HELPDESK)
+requires_school_admin = _requires_role(SCHOOL_ADMIN)
 
 
 def current(request: Request[Any, Any, Any]) -> CurrentStaff:
