@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -35,8 +36,18 @@ class ApplicationData:
     contact_email: str
     apis: list[str]
 
+    def columns(self) -> dict[str, Any]:
+        """The application table's columns this sets."""
+        return {
+            name: getattr(self, name)
+            for name in ("name", "description", "contact_person", "contact_email")
+        }
+
 
 QUEUE_CHANNEL = "application_queue"
+# An application's APIs as a sorted array, in a query on `application a`.
+APIS = """coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
+                   WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis"""
 
 
 class ApplicationError(Exception):
@@ -145,13 +156,11 @@ async def _partner_of(account_id: UUID) -> UUID:
 async def list_for(account_id: UUID) -> list[Listed]:
     partner_id = await _partner_of(account_id)
     rows = await Application.raw(
-        """
-        SELECT a.id, a.name, a.status, a.created_at, c.client_id,
-               coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
-                         WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
+        f"""
+        SELECT a.id, a.name, a.status, a.created_at, c.client_id, {APIS}
         FROM application a LEFT JOIN client c ON c.application = a.id
-        WHERE a.partner = {} ORDER BY a.created_at DESC
-        """,
+        WHERE a.partner = {{}} ORDER BY a.created_at DESC
+        """,  # noqa: S608 - constants only; the values are bound parameters
         partner_id,
     )
     return msgspec.convert(rows, list[Listed])
@@ -216,18 +225,17 @@ async def case(application_id: UUID) -> Case | None:
     """Any partner's application, for the back-office's rooms (which check the staff member's
     role themselves)."""
     rows = await Application.raw(
-        """
+        f"""
         SELECT a.id, a.name, a.description, a.contact_person, a.contact_email, a.status,
             a.submitted_at, a.handled_at, s.username AS handled_by, a.rejection_reason,
             a.partner, p.name AS partner_name, p.email AS partner_email,
             p.website AS partner_website, p.slug AS partner_slug, c.id AS client_pk, c.client_id,
-            coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
-                      WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis
+            {APIS}
         FROM application a JOIN partner p ON p.id = a.partner
         LEFT JOIN staff s ON s.id = a.handled_by
         LEFT JOIN client c ON c.application = a.id
-        WHERE a.id = {}
-        """,
+        WHERE a.id = {{}}
+        """,  # noqa: S608 - constants only; the values are bound parameters
         application_id,
     )
     return msgspec.convert(rows[0], Case) if rows else None
@@ -266,16 +274,8 @@ async def _set_apis(application_id: UUID, apis: list[str]) -> None:
 async def _insert(
     partner_id: UUID, account_id: UUID, data: ApplicationData, status: str, apis: list[str]
 ) -> UUID:
-    created = await Application.raw(
-        "INSERT INTO application (partner, name, description, contact_person, contact_email,"
-        " status, created_by) VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
-        partner_id,
-        data.name,
-        data.description,
-        data.contact_person,
-        data.contact_email,
-        status,
-        account_id,
+    created = await Application.insert(
+        Application(partner=partner_id, status=status, created_by=account_id, **data.columns())
     )
     application_id: UUID = created[0]["id"]
     await _set_apis(application_id, apis)
@@ -397,16 +397,9 @@ async def update(
         if application.status == ARCHIVED:
             raise NotEditable()
         status = NEW if application.status == REJECTED else application.status
-        await Application.raw(
-            "UPDATE application SET name = {}, description = {}, contact_person = {},"
-            " contact_email = {}, status = {}, updated_at = now() WHERE id = {}",
-            data.name,
-            data.description,
-            data.contact_person,
-            data.contact_email,
-            status,
-            application_id,
-        )
+        now = dt.datetime.now(dt.UTC)
+        values = {**data.columns(), "status": status, "updated_at": now}
+        await Application.update(values).where(Application.id == application_id)  # type: ignore[arg-type]
         await _set_apis(application_id, data.apis)
         removed = [api for api in application.schools if api not in data.apis]
         if removed and application.client_pk:

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import msgspec
 
-from app.applications.service import QUEUE_CHANNEL, Case, case, tell_partner
+from app.applications.service import APIS, QUEUE_CHANNEL, Case, case, tell_partner
 from app.applications.tables import APPROVED, ARCHIVED, NEW, REJECTED, Application
 from app.config import Settings
 from app.identity.tables import Client
@@ -108,10 +108,6 @@ class Event(msgspec.Struct, frozen=True):
     detail: dict[str, Any]
     application: str | None
     partner: str | None
-
-
-APIS = """coalesce((SELECT array_agg(x.api ORDER BY x.api) FROM application_api x
-                   WHERE x.application = a.id), ARRAY[]::varchar[]) AS apis"""
 
 
 async def queue(staff: CurrentStaff) -> tuple[list[Waiting], int]:

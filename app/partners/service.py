@@ -13,11 +13,12 @@ import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 import msgspec
+from piccolo.columns import Column
 
 from app import problems, throttle
 from app.accounts.language import language_of
@@ -162,32 +163,10 @@ async def _insert_partner(
     for _attempt in range(3):
         savepoint = await transaction.savepoint()
         try:
-            created = await Partner.raw(
-                """
-                INSERT INTO partner (slug, name, enterprise_number, description, email,
-                    contact_person, street, house_number, postcode, municipality, country,
-                    public, website, extra_info, logo, logo_type, logo_etag, created_by)
-                VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})
-                RETURNING id
-                """,
-                await _free_slug(data.name),
-                data.name,
-                data.enterprise_number,
-                data.description,
-                email,
-                data.contact_person,
-                data.street,
-                data.house_number,
-                data.postcode,
-                data.municipality,
-                data.country,
-                data.public,
-                data.website,
-                data.extra_info,
-                logo.data,
-                logo.content_type,
-                logo.etag,
-                account_id,
+            profile: dict[str, Any] = {f: getattr(data, f) for f in PROFILE_FIELDS}
+            slug = await _free_slug(data.name)
+            created = await Partner.insert(
+                Partner(slug=slug, email=email, created_by=account_id, **profile, **_logo(logo))
             )
         except asyncpg.UniqueViolationError:
             await savepoint.rollback_to()
@@ -198,6 +177,10 @@ async def _insert_partner(
         partner_id: UUID = created[0]["id"]
         return partner_id
     raise RuntimeError("no free address for the profile after three attempts")
+
+
+def _logo(logo: Logo) -> dict[str, Any]:
+    return {"logo": logo.data, "logo_type": logo.content_type, "logo_etag": logo.etag}
 
 
 async def _set_categories(partner_id: UUID, category_ids: list[int]) -> None:
@@ -249,24 +232,14 @@ async def update_profile(
             changes["logo"] = [None, None]
         if not changes:
             return changes
-        assignments = ", ".join(f"{field} = {{}}" for field in PROFILE_FIELDS)
-        values = [new_values[field] for field in PROFILE_FIELDS]
+        logo = _logo(data.logo) if data.logo is not None and "logo" in changes else {}
+        values = {"updated_at": dt.datetime.now(dt.UTC), **new_values, **logo}
         try:
-            await Partner.raw(
-                f"UPDATE partner SET {assignments}, updated_at = now() WHERE id = {{}}",  # noqa: S608 - fixed column names
-                *values,
-                partner_id,
+            await Partner.update(cast(dict[Column | str, Any], values)).where(
+                Partner.id == partner_id
             )
         except asyncpg.UniqueViolationError:
             raise NameTaken(data.name) from None
-        if data.logo is not None and "logo" in changes:
-            await Partner.raw(
-                "UPDATE partner SET logo = {}, logo_type = {}, logo_etag = {} WHERE id = {}",
-                data.logo.data,
-                data.logo.content_type,
-                data.logo.etag,
-                partner_id,
-            )
         if "categories" in changes:
             await _set_categories(partner_id, data.categories)
         await PartnerChange.insert(
