@@ -17,7 +17,6 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
@@ -258,24 +257,10 @@ async def create_database(admin_url: str, name: str, template: str | None = None
         await connection.close()
 
 
-async def drop_database(admin_url: str, name: str) -> None:
-    connection = await asyncpg.connect(admin_url)
-    try:
-        await connection.execute(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
-    finally:
-        await connection.close()
-
-
 def _identifier(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name {name!r}")
     return f'"{name}"'
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server address with another database name."""
-    parts = urlsplit(url)
-    return parts._replace(path=f"/{name}").geturl()
 
 
 @contextlib.asynccontextmanager

@@ -22,7 +22,8 @@ from argon2 import PasswordHasher
 
 from app.accounts import passwords
 from app.config import PROJECT_ROOT, Settings, load_settings
-from app.db import EmbeddedPostgres, create_database, drop_database, with_database
+from app.db import EmbeddedPostgres, create_database
+from tests.databases import drop_database, with_database
 from tests.serving import TEST_SECRET_KEY
 
 TEST_DATA_DIR = PROJECT_ROOT / ".data" / "test-postgres"

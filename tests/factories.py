@@ -268,9 +268,7 @@ async def generate_secret(
     await service.generate_secret(
         account_id,
         application_id,
-        label="",
-        overlap_days=overlap_days,
-        confirmed=True,
+        service.SecretChoice(label="", overlap_days=overlap_days, confirmed=True),
         session_hash=session,
         sealer=sealer_of(settings),
         settings=settings,
@@ -278,3 +276,14 @@ async def generate_secret(
     secret = await service.take_new_secret(application_id, session, sealer_of(settings))
     assert secret is not None
     return secret
+
+
+async def archive(application_id: Any) -> None:
+    """Gearchiveerd, as the helpdesk leaves an application: out of use, no more tokens."""
+    import datetime as dt
+
+    from app.applications.tables import ARCHIVED, Application
+
+    await Application.update(
+        {Application.status: ARCHIVED, Application.updated_at: dt.datetime.now(dt.UTC)}
+    ).where(Application.id == application_id)

@@ -8,6 +8,7 @@ the owner of an existing address is told by mail instead.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -165,7 +166,7 @@ async def check_link(token: str, purpose: str) -> str:
     return email
 
 
-def _usable(row: dict[str, Any] | None) -> dict[str, Any]:
+def _usable(row: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The token row, if the link can still be used; else the reason why not."""
     if row is None:
         raise LinkProblem("unknown")

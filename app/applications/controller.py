@@ -327,9 +327,7 @@ class ApplicationController(Controller):
             await service.generate_secret(
                 account.id,
                 application_id,
-                label=choice.label,
-                overlap_days=choice.overlap_days,
-                confirmed=choice.confirmed,
+                choice,
                 session_hash=account.session_hash,
                 sealer=sealer_of(settings),
                 settings=settings,

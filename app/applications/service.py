@@ -8,11 +8,13 @@ account's own partner profile; another partner's application is "not found".
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
+from piccolo.columns import Column
 
 from app import problems, throttle
 from app.accounts.language import language_of
@@ -35,13 +37,6 @@ class ApplicationData:
     contact_person: str
     contact_email: str
     apis: list[str]
-
-    def columns(self) -> dict[str, Any]:
-        """The application table's columns this sets."""
-        return {
-            name: getattr(self, name)
-            for name in ("name", "description", "contact_person", "contact_email")
-        }
 
 
 QUEUE_CHANNEL = "application_queue"
@@ -271,11 +266,17 @@ async def _set_apis(application_id: UUID, apis: list[str]) -> None:
         )
 
 
+def _columns(data: ApplicationData) -> Mapping[str, Any]:
+    """The application table's columns the form sets."""
+    names = ("name", "description", "contact_person", "contact_email")
+    return {name: getattr(data, name) for name in names}
+
+
 async def _insert(
     partner_id: UUID, account_id: UUID, data: ApplicationData, status: str, apis: list[str]
 ) -> UUID:
     created = await Application.insert(
-        Application(partner=partner_id, status=status, created_by=account_id, **data.columns())
+        Application(partner=partner_id, status=status, created_by=account_id, **_columns(data))
     )
     application_id: UUID = created[0]["id"]
     await _set_apis(application_id, apis)
@@ -398,8 +399,10 @@ async def update(
             raise NotEditable()
         status = NEW if application.status == REJECTED else application.status
         now = dt.datetime.now(dt.UTC)
-        values = {**data.columns(), "status": status, "updated_at": now}
-        await Application.update(values).where(Application.id == application_id)  # type: ignore[arg-type]
+        values = {**_columns(data), "status": status, "updated_at": now}
+        await Application.update(cast(dict[Column | str, Any], values)).where(
+            Application.id == application_id
+        )
         await _set_apis(application_id, data.apis)
         removed = [api for api in application.schools if api not in data.apis]
         if removed and application.client_pk:
@@ -449,10 +452,8 @@ def _reveal_context(session_hash: str, application_id: UUID) -> str:
 async def generate_secret(
     account_id: UUID,
     application_id: UUID,
+    choice: SecretChoice,
     *,
-    label: str,
-    overlap_days: int | None,
-    confirmed: bool,
     session_hash: str,
     sealer: Sealer,
     settings: Settings,
@@ -460,6 +461,7 @@ async def generate_secret(
     """A new client secret, kept sealed for the one page view that shows it. Earlier secrets
     stay valid until revoked, or for `overlap_days`; shortening one that live software used
     in the last 30 days raises RecentlyUsed unless `confirmed`."""
+    label, overlap_days, confirmed = choice.label, choice.overlap_days, choice.confirmed
     async with DB.transaction():
         application = await get(account_id, application_id)
         if application.status != APPROVED or not application.client_pk:
@@ -538,11 +540,3 @@ async def revoke_secret(
             & (ClientSecret.client == application.client_pk)
             & ClientSecret.revoked_at.is_null()
         )
-
-
-async def archive(application_id: UUID) -> None:
-    """Gearchiveerd: the application is out of use and its client gets no more tokens.
-    (The helpdesk's action; the back-office calls it.)"""
-    await Application.update(
-        {Application.status: ARCHIVED, Application.updated_at: dt.datetime.now(dt.UTC)}
-    ).where(Application.id == application_id)

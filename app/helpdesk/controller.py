@@ -19,7 +19,8 @@ from app.helpdesk.forms import RejectForm
 from app.helpdesk.live import QueueFeed
 from app.identity import diagnostics
 from app.staff import sessions
-from app.staff.sessions import current, requires_helpdesk, requires_staff, staff_page
+from app.staff.controller import staff_page
+from app.staff.sessions import current, requires_helpdesk, requires_staff
 from app.web.controllers import NO_STORE, AppSettings
 from app.web.i18n import _, local_time
 from app.web.render import redirect

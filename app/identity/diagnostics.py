@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,7 @@ class Diagnostics:
 
     async def _write_failures(self, failures: list[Failure]) -> None:
         with_secret = sorted({f.client for f in failures if f.presented_hash is not None})
-        known: dict[int, list[dict[str, Any]]] = {}
+        known: dict[int, list[Mapping[str, Any]]] = {}
         if with_secret:
             rows = await db.fetch(
                 DB,
@@ -177,7 +178,7 @@ class Diagnostics:
         )
 
 
-def _explain_secret(failure: Failure, secrets: list[dict[str, Any]]) -> None:
+def _explain_secret(failure: Failure, secrets: list[Mapping[str, Any]]) -> None:
     """Which of the client's secrets was presented, if any, and why it did not work."""
     match = next((s for s in secrets if s["value_hash"] == failure.presented_hash), None)
     if match is None:
@@ -194,8 +195,42 @@ def _explain_secret(failure: Failure, secrets: list[dict[str, Any]]) -> None:
         failure.cause = WRONG_SECRET  # valid now: it was changed in between
 
 
-async def traffic(client_pk: int, settings: Settings) -> dict[str, Any]:
+class Day(msgspec.Struct, frozen=True):
+    day: dt.date
+    tokens: int
+
+
+class ScopeUse(msgspec.Struct, frozen=True):
+    api: str
+    institution_number: str
+    tokens: int
+
+
+class Missing(msgspec.Struct, frozen=True):
+    api: str
+    school: str
+    withdrawn_at: str | None  # ISO 8601, as the JSON has it
+
+
+class FailedRequest(msgspec.Struct, frozen=True):
+    at: dt.datetime
+    cause: str
+    address: str
+    detail: dict[str, Any]
+    missing: list[Missing]
+
+
+class Traffic(msgspec.Struct, frozen=True):
     """What the application page shows: 30 days of tokens, and the last failures."""
+
+    days: list[Day]
+    per_scope: list[ScopeUse]
+    failures: list[FailedRequest]
+    total: int
+
+
+async def traffic(client_pk: int, settings: Settings) -> Traffic:
+    """The client's token traffic."""
     days = await db.fetch(
         DB,
         "SELECT day, sum(tokens) AS tokens FROM token_day WHERE client = $1"
@@ -236,16 +271,20 @@ async def traffic(client_pk: int, settings: Settings) -> dict[str, Any]:
         client_pk,
         KEPT_FAILURES,
     )
-    return {
-        "days": [dict(row) for row in days],
-        "per_scope": per_scope,
-        "failures": [
-            {
-                **dict(row),
-                "detail": msgspec.json.decode(row["detail"]) if row["detail"] else {},
-                "missing": msgspec.json.decode(row["missing"]) if row["missing"] else [],
-            }
-            for row in failures
-        ],
-        "total": sum(row["tokens"] for row in days),
-    }
+    failed = [
+        {
+            **dict(row),
+            "detail": msgspec.json.decode(row["detail"]) if row["detail"] else {},
+            "missing": msgspec.json.decode(row["missing"]) if row["missing"] else [],
+        }
+        for row in failures
+    ]
+    return msgspec.convert(
+        {
+            "days": [dict(row) for row in days],
+            "per_scope": per_scope,
+            "failures": failed,
+            "total": sum(row["tokens"] for row in days),
+        },
+        Traffic,
+    )

@@ -10,7 +10,6 @@ are those of the rest of the portal's JSON endpoints.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import msgspec
 from litestar.types import (
@@ -23,7 +22,7 @@ from litestar.types import (
 
 from app.db import UNAVAILABLE
 from app.identity.oauth import JSON, MAX_BODY, NO_STORE, TokenError, client_credentials, parse_form
-from app.identity.service import TokenService
+from app.identity.service import TokenAnswer, TokenService
 from app.web.addresses import address_of
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ class TokenEndpoint:
 
     async def exchange(
         self, form: dict[str, str], authorization: str | None, address: str
-    ) -> dict[str, Any]:
+    ) -> TokenAnswer:
         """The client_credentials grant (RFC 6749 §4.4): the token response, or TokenError.
 
         As in IdentityServer, the client is authenticated first, and a missing grant type is

@@ -20,7 +20,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives import hashes, serialization
@@ -59,7 +58,7 @@ class ActiveKey:
         header = {"alg": self.algorithm, "kid": self.kid, "typ": "at+jwt"}
         return _b64url(json.dumps(header, separators=(",", ":")).encode())
 
-    def sign(self, claims: dict[str, Any]) -> str:
+    def sign(self, claims: dict[str, object]) -> str:
         """An access token: JWS compact serialisation (RFC 7515). An ES256 signature is r and
         s as two 32-byte big-endian numbers (RFC 7518 §3.4), not DER; RS256 is PKCS #1 v1.5."""
         signing_input = self._header + b"." + _b64url(msgspec.json.encode(claims))
@@ -158,7 +157,8 @@ async def rotate(settings: Settings) -> str:
     return kid  # noqa: RET504 - returned after the transaction has committed
 
 
-async def published_keys() -> list[dict[str, Any]]:
+async def published_keys() -> list[dict[str, str]]:
+    """The public keys of the JWKS (RFC 7517), newest first."""
     rows = await SigningKey.raw(
         "SELECT public_jwk FROM signing_key WHERE unpublish_at IS NULL OR unpublish_at > now()"
         " ORDER BY created_at DESC"

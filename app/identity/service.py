@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict
 
 import asyncpg
 import msgspec
@@ -60,10 +60,20 @@ TOKEN_CLIENT = Policy(
     first_block=dt.timedelta(seconds=30),
     longest=dt.timedelta(minutes=5),
 )
+BEARER = "Bearer"
 LAST_USED_EVERY = 60.0
 LAST_USED_WRITE_AFTER = 5.0
 
 log = logging.getLogger(__name__)
+
+
+class TokenAnswer(TypedDict):
+    """/connect/token's answer, in IdentityServer's order."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
 
 
 def secret_hash(secret: str) -> str:
@@ -354,14 +364,14 @@ class TokenService:
             raise TokenError("invalid_scope")
         return sorted(set(wanted))
 
-    async def issue(self, record: ClientRecord, scopes: list[str]) -> dict[str, Any]:
+    async def issue(self, record: ClientRecord, scopes: list[str]) -> TokenAnswer:
         key = await self.keys.current()
         now = int(time.time())
         lifetime = self.settings.identity.token_lifetime_seconds
         audiences = sorted({scope.split(".", 1)[0] for scope in scopes})
         audience = audiences[0] if len(audiences) == 1 else audiences
         scope = " ".join(scopes)
-        claims: dict[str, Any]
+        claims: dict[str, object]
         if self._rfc9068:
             claims = {
                 "iss": self._issuer,
@@ -388,12 +398,8 @@ class TokenService:
                 "jti": secrets.token_urlsafe(16),
             }
         self.diagnostics.issued(record.id, scope)
-        return {
-            "access_token": key.sign(claims),
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "scope": scope,
-        }
+        token = key.sign(claims)
+        return TokenAnswer(access_token=token, token_type=BEARER, expires_in=lifetime, scope=scope)
 
 
 def issuer(settings: Settings) -> str:

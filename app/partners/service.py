@@ -12,7 +12,7 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, cast
 from uuid import UUID
 
@@ -31,22 +31,6 @@ from app.partners.tables import Category, InvitationCode, Partner, PartnerCatego
 from app.piccolo_conf import DB
 from app.web.i18n import N_, current_language
 
-# The profile as the form gives it and the service stores it (manual §3.2).
-PROFILE_FIELDS = (
-    "name",
-    "enterprise_number",
-    "description",
-    "contact_person",
-    "street",
-    "house_number",
-    "postcode",
-    "municipality",
-    "country",
-    "public",
-    "website",
-    "extra_info",
-)
-
 
 @dataclass(frozen=True)
 class ProfileData:
@@ -64,6 +48,10 @@ class ProfileData:
     website: str
     extra_info: str
     logo: Logo | None
+
+
+# The profile's own columns, as the form gives them and the service stores them (manual §3.2).
+PROFILE_FIELDS = tuple(f.name for f in fields(ProfileData) if f.name not in ("categories", "logo"))
 
 
 INVITATION_DAYS = 5
@@ -179,7 +167,7 @@ async def _insert_partner(
     raise RuntimeError("no free address for the profile after three attempts")
 
 
-def _logo(logo: Logo) -> dict[str, Any]:
+def _logo(logo: Logo) -> Mapping[str, Any]:
     return {"logo": logo.data, "logo_type": logo.content_type, "logo_etag": logo.etag}
 
 

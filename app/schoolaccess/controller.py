@@ -11,8 +11,9 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 
 from app.schoolaccess import service
+from app.staff.controller import staff_page
 from app.staff.service import NotAllowed
-from app.staff.sessions import current, requires_school_admin, staff_page
+from app.staff.sessions import current, requires_school_admin
 from app.web.controllers import NO_STORE, AppSettings
 from app.web.inputs import page_number
 from app.web.render import redirect

@@ -355,23 +355,16 @@ async def overview(staff: CurrentStaff, settings: Settings) -> list[Grant]:
     return msgspec.convert(rows, list[Grant])
 
 
+CSV_HEADER = (
+    "instellingsnummer;school;partner;applicatie;client_id;api;scope;verleend_op;verleend_door"
+)
+
+
 def overview_csv(rows: list[Grant], settings: Settings) -> str:
     labels = settings.api_labels
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
-    writer.writerow(
-        [
-            "instellingsnummer",
-            "school",
-            "partner",
-            "applicatie",
-            "client_id",
-            "api",
-            "scope",
-            "verleend_op",
-            "verleend_door",
-        ]
-    )
+    writer.writerow(CSV_HEADER.split(";"))
     for row in rows:
         writer.writerow(
             [

@@ -12,14 +12,27 @@ from litestar.params import FromQuery
 from app.crypto import sealer_of
 from app.staff import service, sessions, totp
 from app.staff.forms import CodeForm, EnrolForm, StaffSignInForm
-from app.staff.sessions import current, requires_staff, staff_page
+from app.staff.sessions import current, requires_staff
 from app.throttle import Blocked
-from app.web.controllers import AppSettings, client_address, too_many, too_many_attempts
+from app.web.controllers import NO_STORE, AppSettings, client_address, too_many, too_many_attempts
 from app.web.i18n import _
-from app.web.render import redirect, safe_next
+from app.web.render import page, redirect, safe_next
 
 HOME = "/backoffice"
 WRONG_CODE = _("This code is not correct. Use the code your app shows now.")
+
+
+def staff_page(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] = NO_STORE,
+) -> Response[Any]:
+    """A back-office page: the signed-in staff member (for the menu), never stored."""
+    context = {"staff": request.scope.get("staff"), **(context or {})}
+    return page(request, template, context, status_code=status_code, headers=headers)
 
 
 class StaffSignInController(Controller):

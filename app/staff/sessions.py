@@ -19,8 +19,6 @@ from app.config import Settings
 from app.crypto import new_token, token_hash
 from app.staff.service import CurrentStaff
 from app.staff.tables import HELPDESK, SCHOOL_ADMIN, StaffSession
-from app.web.controllers import NO_STORE
-from app.web.render import page
 from app.web.sessions import SignInRequired, put_cookie, touch
 
 
@@ -128,16 +126,3 @@ def current(request: Request[Any, Any, Any]) -> CurrentStaff:
     if not isinstance(staff, CurrentStaff):
         raise StaffSignInRequired()
     return staff
-
-
-def staff_page(
-    request: Request[Any, Any, Any],
-    template: str,
-    context: dict[str, Any] | None = None,
-    *,
-    status_code: int = 200,
-    headers: dict[str, str] = NO_STORE,
-) -> Response[Any]:
-    """A back-office page: the signed-in staff member (for the menu), never stored."""
-    context = {"staff": request.scope.get("staff"), **(context or {})}
-    return page(request, template, context, status_code=status_code, headers=headers)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from functools import cache
-from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -64,14 +62,3 @@ def template_config(env: Environment) -> TemplateConfig[JinjaTemplateEngine]:
     # The portal's own CSRF token (app.web.csrf), in place of Litestar's.
     engine.register_template_callable("csrf_token", csrf.template_token)
     return TemplateConfig(instance=engine)
-
-
-def render_string(env: Environment, name: str, **context: Any) -> str:
-    """Render a template outside a request (e-mails)."""
-    return env.get_template(name).render(**context)
-
-
-def template_files() -> list[Path]:
-    return sorted(
-        [*TEMPLATES.rglob("*.html"), *TEMPLATES.rglob("*.txt"), *COMPONENTS.rglob("*.html")]
-    )

@@ -20,8 +20,16 @@ from pathlib import Path
 
 from app.config import PROJECT_ROOT
 
-DOMAINS = {"accounts", "applications", "backoffice", "identity", "mail", "partners", "site"}
-FRONT_OFFICE = {"accounts", "applications", "backoffice", "partners", "site"}
+FRONT_OFFICE = {
+    "accounts",
+    "applications",
+    "helpdesk",
+    "partners",
+    "schoolaccess",
+    "site",
+    "staff",
+}
+DOMAINS = {*FRONT_OFFICE, "identity", "mail"}
 PAGE_MACHINERY = {
     "app.web.render",
     "app.web.templating",

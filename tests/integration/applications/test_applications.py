@@ -14,7 +14,7 @@ from app.applications.tables import Application
 from app.identity.tables import Client, ClientSecret, ScopeGrant, SecretReveal
 from app.mail.tables import OutboxMail
 from tests.conftest import Browser, browser_for
-from tests.factories import PASSWORD, make_client, make_partner, token_status
+from tests.factories import PASSWORD, archive, make_client, make_partner, token_status
 
 pytestmark = pytest.mark.anyio
 
@@ -284,7 +284,7 @@ async def test_a_secret_name_that_is_too_long_is_explained(app: Any, transaction
 
 async def test_an_archived_application_gets_no_tokens(app: Any, transaction: None) -> None:
     browser, existing, application = await linked_application(app)
-    await service.archive(application.id)
+    await archive(application.id)
     assert await token_status(browser, existing["client_id"], existing["secret"]) == 400
 
 

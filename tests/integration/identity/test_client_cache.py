@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
-from app.applications.service import archive
 from app.config import Settings
 from app.identity.oauth import TokenError
 from app.identity.service import ClientRecord, TokenService, secret_hash
 from app.identity.tables import ClientSecret, ScopeGrant
 from app.piccolo_conf import DB
 from tests.conftest import INTROSPECTION_SECRET
-from tests.factories import make_client
+from tests.factories import archive, make_client
 
 pytestmark = pytest.mark.anyio
 SCOPE = "api_informat_sas_leerlingen.leerlingen.123456"

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from app.applications import service as applications
 from app.applications.tables import Application
 from app.identity.tables import Client, ClientSecret, ScopeGrant
 from app.partners.tables import Partner
 from app.staff.tables import AuditEvent
 from tests.conftest import Browser
-from tests.factories import make_client, make_staff
+from tests.factories import archive, make_client, make_staff
 from tests.integration.applications.test_applications import app_fields, partner_browser
 from tests.integration.staff.helpers import staff_browser
 
@@ -120,7 +119,7 @@ async def test_every_cause_is_explained_within_two_seconds(app: Any, committed: 
     await shown_within(browser, path, "Geblokkeerd na te veel mislukte pogingen, tot")
 
     # The application archived; and the helpdesk sees the same.
-    await applications.archive(application["id"])
+    await archive(application["id"])
     await asyncio.sleep(1.1)  # the client's memory hears of it
     await ask(browser, client_id, secret)
     await shown_within(browser, path, "De applicatie is gearchiveerd.")

@@ -23,10 +23,11 @@ import pytest
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
-from app.db import create_database, drop_database, with_database
+from app.db import create_database
 from app.mail.tables import OutboxMail
 from app.throttle import Throttle
 from tests.conftest import INTROSPECTION_SECRET, PostgresServer, links_in
+from tests.databases import drop_database, with_database
 from tests.factories import PASSWORD, make_client, unique_email
 from tests.serving import PORTAL, environment, free_port, portal_serve
 

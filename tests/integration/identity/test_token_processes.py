@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.applications.service import archive
 from app.identity.tables import ClientSecret, ScopeGrant
-from tests.factories import make_client
+from tests.factories import archive, make_client
 from tests.serving import free_port, portal_serve
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from app.applications.service import archive
 from app.config import get_settings
 from app.helpdesk import service
 from app.identity.tables import Client, ScopeGrant
@@ -19,6 +18,7 @@ from app.staff.tables import AuditEvent
 from tests.conftest import Browser, browser_for
 from tests.factories import (
     PASSWORD,
+    archive,
     generate_secret,
     make_partner,
     make_school,
