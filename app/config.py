@@ -56,6 +56,8 @@ class DatabaseSettings:
 class MailSettings:
     backend: str = "mailbox"
     sender: str = "Informat <info@informat.be>"
+    # The access requests partners send school administrators come from here (manual §3.4).
+    noreply_sender: str = "Informat <noreply@informatsoftware.be>"
     resend_api_url: str = "https://api.resend.com"
     send_timeout_seconds: float = 10.0
     worker_in_process: bool = True

@@ -132,12 +132,21 @@ async def _send_link(
     )
     if purpose == ACTIVATION:
         subject = N_("%(brand)s — Activate your partner account")
-        path, context = f"/activeren/{token}", {"hours": hours}
+        await mail.send(
+            settings,
+            "activation",
+            email,
+            language,
+            subject,
+            path=f"/activeren/{token}",
+            hours=hours,
+        )
     else:
         subject = N_("%(brand)s — Choose a new password")
-        path, context = f"/wachtwoord-herstellen/{token}", {"minutes": minutes}
-    kind = "activation" if purpose == ACTIVATION else "password_reset"
-    await mail.send(settings, kind, email, language, subject, path=path, **context)
+        path = f"/wachtwoord-herstellen/{token}"
+        await mail.send(
+            settings, "password_reset", email, language, subject, path=path, minutes=minutes
+        )
 
 
 async def resend_activation(email: str, client_address: str, settings: Settings) -> None:

@@ -107,6 +107,7 @@ async def request_access(
                 address,
                 "nl",
                 N_("%(brand)s Partnerportaal - Data access for application %(application)s"),
+                sender=settings.mail.noreply_sender,
                 application=application.name,
                 partner=partner["name"] if partner else "",
                 path=f"/backoffice/toegang/{token}",

@@ -237,7 +237,7 @@ async def case(application_id: UUID) -> Case | None:
 
 
 async def tell_partner(
-    application: Case, kind: str, subject: str, settings: Settings, **context: object
+    application: Case, kind: str, subject: str, settings: Settings, **context: Any
 ) -> None:
     """Mail the partner profile's address and the application's contact (once each, in their
     language) about the application; `subject` is a msgid."""
@@ -295,20 +295,33 @@ async def request_new_client(
 
 
 async def _tell_helpdesk(
-    application_id: UUID, name: str, partner_id: UUID, by: str, settings: Settings
+    application_id: UUID,
+    name: str,
+    partner_id: UUID,
+    by: str,
+    settings: Settings,
+    *,
+    previous_reason: str | None = None,
 ) -> None:
-    """Mail the helpdesk; a NOTIFY (delivered on commit) updates open approval queues."""
+    """Mail the helpdesk a link to the review; a resubmission says so, with the reason it was
+    rejected for. A NOTIFY (delivered on commit) updates open approval queues."""
     partner = await Partner.select(Partner.name).where(Partner.id == partner_id).first()
+    subject = (
+        N_("%(brand)s Partnerportaal — Application to review: %(application)s")
+        if previous_reason is None
+        else N_("%(brand)s Partnerportaal — Application submitted again: %(application)s")
+    )
     await mail.send(
         settings,
         "application_submitted",
         settings.portal.helpdesk_email,
         "nl",
-        N_("%(brand)s Partnerportaal — Application to review: %(application)s"),
+        subject,
         application=name,
         partner=partner["name"] if partner else "",
         submitted_by=by,
-        path="/",
+        previous_reason=previous_reason,
+        path=f"/backoffice/applicaties/{application_id}",
     )
     await Application.raw("SELECT pg_notify({}, {})", QUEUE_CHANNEL, str(application_id))
 
@@ -429,7 +442,14 @@ async def update(
             partner_id = await _partner_of(account_id)
             email = await Account.select(Account.email).where(Account.id == account_id).first()
             by = email["email"] if email else ""
-            await _tell_helpdesk(application_id, data.name, partner_id, by, settings)
+            await _tell_helpdesk(
+                application_id,
+                data.name,
+                partner_id,
+                by,
+                settings,
+                previous_reason=application.rejection_reason,
+            )
 
 
 # A secret used this recently is in live use: shortening or revoking it needs a confirmation.

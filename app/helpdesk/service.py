@@ -188,7 +188,9 @@ async def approve(staff: CurrentStaff, application_id: UUID, settings: Settings)
             Client(client_id=client_id, application=application_id, description=application.name)
         )
         subject = N_("%(brand)s Partnerportaal — Application approved: %(application)s")
-        await tell_partner(application, "application_approved", subject, settings, reason="")
+        await tell_partner(
+            application, "application_approved", subject, settings, reason="", client_id=client_id
+        )
         await audit(staff.username, "approved", application.partner, application_id)
         await _queue_changed(application_id)
     return client_id

@@ -60,14 +60,15 @@ def compose(
     return Mail(kind=kind, recipient=recipient, subject=title, html=html, text=text)
 
 
-async def enqueue(mail: Mail, settings: Settings) -> None:
+async def enqueue(mail: Mail, settings: Settings, sender: str = "") -> None:
+    """Into the outbox, from `sender` (the settings' account sender when none is given)."""
     # The database's clock sets created_at and next_attempt_at, the same clock the workers
     # compare with.
     await OutboxMail.raw(
         "INSERT INTO outbox_mail (kind, sender, recipient, subject, html, text)"
         " VALUES ({}, {}, {}, {}, {}, {})",
         mail.kind,
-        settings.mail.sender,
+        sender or settings.mail.sender,
         mail.recipient,
         mail.subject,
         mail.html,
@@ -77,10 +78,18 @@ async def enqueue(mail: Mail, settings: Settings) -> None:
 
 
 async def send(
-    settings: Settings, kind: str, recipient: str, language: str, subject: str, **context: Any
+    settings: Settings,
+    kind: str,
+    recipient: str,
+    language: str,
+    subject: str,
+    *,
+    sender: str = "",
+    **context: Any,
 ) -> None:
     """Compose and enqueue, inside the caller's transaction."""
-    await enqueue(compose(settings, kind, recipient, language, subject, **context), settings)
+    mail = compose(settings, kind, recipient, language, subject, **context)
+    await enqueue(mail, settings, sender)
 
 
 def link(settings: Settings, path: str) -> str:

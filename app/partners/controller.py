@@ -121,13 +121,13 @@ class ProfileController(Controller):
         return page(request, "partners/link.html", {"form": InvitationForm()})
 
     @post("/profiel/koppelen")
-    async def link(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def link(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[Any]:
         account = signed_in(request)
         form = InvitationForm(await request.form())
         if not (code := form.validate()):
             return page(request, "partners/link.html", {"form": form}, status_code=422)
         try:
-            await service.link_with_code(account.id, code, client_address(request))
+            await service.link_with_code(account.id, code, client_address(request), settings)
         except service.AlreadyLinked:
             form.add_error(
                 "code",

@@ -303,8 +303,11 @@ async def revoke_invitation(account_id: UUID, code_id: int) -> None:
         raise NotFound()
 
 
-async def link_with_code(account_id: UUID, code: str, client_address: str) -> UUID:
-    """Link an account that has no profile yet, with a colleague's invitation code."""
+async def link_with_code(
+    account_id: UUID, code: str, client_address: str, settings: Settings
+) -> UUID:
+    """Link an account that has no profile yet, with a colleague's invitation code; the
+    profile's address hears who joined."""
     limits = (
         (throttle.INVITATION_ACCOUNT, str(account_id)),
         (throttle.SIGN_IN_ADDRESS, client_address),
@@ -330,9 +333,31 @@ async def link_with_code(account_id: UUID, code: str, client_address: str) -> UU
                 partner_id,
                 account_id,
             )
+            await _tell_profile_of_colleague(partner_id, account_id, settings)
             await throttle.release(*limits)
             return partner_id
     raise InvitationProblem(problem or "unknown")  # the claimed attempt stays counted
+
+
+async def _tell_profile_of_colleague(
+    partner_id: UUID, account_id: UUID, settings: Settings
+) -> None:
+    partner = (
+        await Partner.select(Partner.name, Partner.email).where(Partner.id == partner_id).first()
+    )
+    joined = await Account.select(Account.email).where(Account.id == account_id).first()
+    if partner is None or joined is None:
+        return
+    await mail.send(
+        settings,
+        "colleague_joined",
+        partner["email"],
+        await language_of(partner["email"]),
+        N_("%(brand)s — A colleague joined your partner profile"),
+        partner=partner["name"],
+        colleague=joined["email"],
+        path="/profiel",
+    )
 
 
 def _code_problem(code: Mapping[str, dt.datetime | None] | None) -> str | None:

@@ -168,7 +168,7 @@ async def test_parallel_wrong_invitation_codes_check_no_more_than_the_limit(
     newcomer = await make_account()
     outcomes = await asyncio.gather(
         *(
-            partners.link_with_code(newcomer.id, f"FOUT-{n:04d}", f"192.0.2.{n}")
+            partners.link_with_code(newcomer.id, f"FOUT-{n:04d}", f"192.0.2.{n}", get_settings())
             for n in range(PARALLEL)
         ),
         return_exceptions=True,
@@ -176,7 +176,7 @@ async def test_parallel_wrong_invitation_codes_check_no_more_than_the_limit(
     wrong = sum(isinstance(outcome, partners.InvitationProblem) for outcome in outcomes)
     assert wrong <= INVITATION_ACCOUNT.free, f"{wrong} codes checked"
     with pytest.raises(Blocked):
-        await partners.link_with_code(newcomer.id, code, "192.0.2.200")
+        await partners.link_with_code(newcomer.id, code, "192.0.2.200", get_settings())
 
 
 async def test_parallel_wrong_client_secrets_while_linking_check_no_more_than_the_limit(
