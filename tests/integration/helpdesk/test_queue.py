@@ -165,6 +165,27 @@ async def test_rejecting_needs_a_reason_which_the_partner_sees(app: Any, transac
     assert "&lt;b&gt;gebruik&lt;/b&gt;" in page.text, "the reason is shown, as text"
 
 
+async def test_a_rejected_applications_form_shows_the_reason_and_submits_again(
+    app: Any, transaction: None
+) -> None:
+    partner = await make_partner(listed=False)
+    application_id = await submit_application(partner)
+    staff = await as_staff(await make_staff())
+    await service.reject(staff, application_id, "Noem de <b>gegevens</b>.", get_settings())  # type: ignore[arg-type]
+    partner_browser = browser_for(app)
+    await partner_browser.submit(
+        "/aanmelden", {"email": partner["account"].email, "password": PASSWORD}
+    )
+    form = await partner_browser.get(f"/applicaties/{application_id}/bewerken")
+    assert "Noem de &lt;b&gt;gegevens&lt;/b&gt;." in form.text, "the reason, as text"
+    assert "Opnieuw indienen</button>" in form.text
+    approved = await submit_application(partner, "Goedgekeurde app")
+    await service.approve(staff, approved, get_settings())  # type: ignore[arg-type]
+    other = await partner_browser.get(f"/applicaties/{approved}/bewerken")
+    assert "Opnieuw indienen" not in other.text
+    assert "Opslaan</button>" in other.text
+
+
 async def test_of_two_reviewers_exactly_one_decides(app: Any, committed: None) -> None:
     partner = await make_partner(listed=False)
     application_id = await submit_application(partner)
