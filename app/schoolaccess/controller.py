@@ -46,13 +46,21 @@ class SchoolAccessController(Controller):
         melding: FromQuery[str] = "",
         pagina: FromQuery[str] = "1",
     ) -> Response[Any]:
-        result = await service.overview_page(current(request), page_number(pagina))
-        context = {"result": result, "apis": settings.api_labels, "saved": melding == "opgeslagen"}
+        staff = current(request)
+        result = await service.overview_page(staff, page_number(pagina))
+        context = {
+            "result": result,
+            "schools": await service.my_schools(staff),
+            "apis": settings.api_labels,
+            "saved": melding == "opgeslagen",
+        }
         return staff_page(request, "schoolaccess/overview.html", context)
 
     @get("/toegang.csv", name="access_csv")
-    async def csv(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[str]:
-        rows = await service.overview(current(request), settings)
+    async def csv(
+        self, request: Request[Any, Any, Any], settings: AppSettings, school: FromQuery[str] = ""
+    ) -> Response[str]:
+        rows = await service.overview(current(request), settings, school)
         return Response(
             service.overview_csv(rows, settings),
             media_type="text/csv; charset=utf-8",

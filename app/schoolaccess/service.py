@@ -25,6 +25,7 @@ from app.identity.tables import Client, ScopeGrant
 from app.piccolo_conf import DB
 from app.schoolaccess.tables import AccessRequest
 from app.staff.service import CurrentStaff, NotAllowed, NotFound, require_school_admin
+from app.staff.tables import StaffRight
 from app.web.i18n import LOCAL_TIME, N_
 
 
@@ -329,9 +330,20 @@ class Grant(msgspec.Struct, frozen=True):
     scope: str
 
 
-async def overview(staff: CurrentStaff, settings: Settings) -> list[Grant]:
-    """Every grant at this administrator's schools, for the CSV export (a school's register
-    of who processes its data)."""
+async def my_schools(staff: CurrentStaff) -> list[tuple[str, str]]:
+    """The schools this administrator manages: (institution number, name), by name."""
+    require_school_admin(staff)
+    rows = await StaffRight.raw(
+        "SELECT DISTINCT r.institution_number, s.name FROM staff_right r"
+        " JOIN school s USING (institution_number) WHERE r.staff = {} ORDER BY s.name",
+        staff.id,
+    )
+    return [(row["institution_number"], row["name"]) for row in rows]
+
+
+async def overview(staff: CurrentStaff, settings: Settings, school: str = "") -> list[Grant]:
+    """Every grant at this administrator's schools, or at one of them, for the CSV export (a
+    school's register of who processes its data)."""
     require_school_admin(staff)
     rows = await ScopeGrant.raw(
         f"""
@@ -343,11 +355,13 @@ async def overview(staff: CurrentStaff, settings: Settings) -> list[Grant]:
         LEFT JOIN application a ON a.id = c.application
         LEFT JOIN partner p ON p.id = a.partner
         JOIN school s ON s.institution_number = g.institution_number
-        WHERE g.institution_number IN ({MY_SCHOOLS})
+        WHERE g.institution_number IN ({MY_SCHOOLS}) AND ({{}} = '' OR g.institution_number = {{}})
         ORDER BY lower(coalesce(p.name, '')), lower(coalesce(a.name, c.client_id)),
             s.name, g.api
         """,  # noqa: S608 - constants only; the values are bound parameters
         staff.id,
+        school,
+        school,
     )
     prefixes = {api.key: api.scope_prefix for api in settings.apis}
     for row in rows:
@@ -361,6 +375,7 @@ CSV_HEADER = (
 
 
 def overview_csv(rows: list[Grant], settings: Settings) -> str:
+    """Semicolons and a byte order mark, so that a spreadsheet opens it with its accents."""
     labels = settings.api_labels
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
@@ -379,7 +394,7 @@ def overview_csv(rows: list[Grant], settings: Settings) -> str:
                 _cell(row.granted_by),
             ]
         )
-    return out.getvalue()
+    return "\ufeff" + out.getvalue()
 
 
 def _cell(value: str) -> str:

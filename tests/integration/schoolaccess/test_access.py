@@ -326,12 +326,37 @@ async def test_applications_with_access_can_be_adjusted_without_a_new_link(
     export = await browser.get("/backoffice/toegang.csv")
     assert export.headers["content-type"].startswith("text/csv")
     assert "attachment" in export.headers["content-disposition"]
-    lines = export.text.splitlines()
+    lines = export.text.removeprefix("\ufeff").splitlines()
     assert lines[0].startswith("instellingsnummer;school;partner;applicatie;client_id")
     assert (
         f"222222;School 222222;'=HYPERLINK(evil);Roosterkoppeling;{client_id};Leerlingen;"
         in (lines[1])
     )
+
+
+async def test_the_export_opens_in_a_spreadsheet_and_can_be_one_schools(
+    app: Any, transaction: None
+) -> None:
+    partner = await make_partner(listed=False)
+    application_id, _ = await approved(partner)
+    token = await ask(app, partner, application_id, "beheer@school.be")
+    admin = await make_staff(
+        "school-admin", [("111111", ["leerlingen"]), ("222222", ["leerlingen"])]
+    )
+    browser = await staff_browser(app, admin)
+    await browser.submit(
+        f"/backoffice/toegang/{token}", {"grant": ["111111:leerlingen", "222222:leerlingen"]}
+    )
+    overview = await browser.get("/backoffice/toegang")
+    assert 'name="school"' in overview.text and '<option value="222222">' in overview.text
+    whole = await browser.get("/backoffice/toegang.csv")
+    assert whole.content.startswith(b"\xef\xbb\xbf"), "a byte order mark: Excel reads UTF-8"
+    assert len(whole.text.splitlines()) == 3
+    one = await browser.get("/backoffice/toegang.csv", params={"school": "222222"})
+    rows = one.text.removeprefix("\ufeff").splitlines()
+    assert len(rows) == 2 and rows[1].startswith("222222;")
+    elsewhere = await browser.get("/backoffice/toegang.csv", params={"school": "999999"})
+    assert len(elsewhere.text.splitlines()) == 1, "another school's grants are not one's own"
 
 
 async def test_the_overview_comes_a_page_at_a_time(
