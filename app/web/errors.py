@@ -6,6 +6,7 @@ posted without a valid CSRF token (often an old tab) gets a page that says what 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -18,11 +19,13 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.crypto import SealError
 from app.db import UNAVAILABLE
 from app.problems import NotFound
 from app.web import i18n
+from app.web.sessions import ProfileRequired, SessionMiddleware, SignInRequired
 
 log = logging.getLogger("app.errors")
 RETRY_AFTER = 5
@@ -42,17 +45,36 @@ def error_page(request: Request[Any, Any, Any], status: int) -> Response[Any]:
     _language(request)
     if _wants_json(request):
         return Response({"status": status}, status_code=status, media_type=MediaType.JSON)
-    return Template(
+    page = Template(
         "errors/error.html",
         context={"status": status},
         status_code=status,
         headers={"Cache-Control": "no-store"},
     )
+    # An address no route serves (404, 405) passed no session middleware: look the visitor up
+    # first, so that a signed-in partner keeps their own header.
+    return page if "user" in request.scope else VisitorFirst(page)
+
+
+class VisitorFirst(Response[Any]):
+    """A page rendered once the visitor's session is known."""
+
+    def __init__(self, page: Template) -> None:
+        super().__init__(None, status_code=page.status_code)
+        self.page = page
+
+    def to_asgi_response(  # type: ignore[override]
+        self, app: Any, request: Request[Any, Any, Any], **options: Any
+    ) -> ASGIApp:
+        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+            with contextlib.suppress(*UNAVAILABLE):
+                await SessionMiddleware(request.app.state.settings).identify(request.scope)
+            await self.page.to_asgi_response(app, request, **options)(scope, receive, send)
+
+        return respond
 
 
 def not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
-    from app.web.sessions import ProfileRequired, SignInRequired
-
     if isinstance(exc, ProfileRequired):
         return Redirect("/profiel/kiezen", status_code=303)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -51,6 +51,12 @@ class SessionMiddleware(ASGIMiddleware):
         self.idle = dt.timedelta(minutes=settings.accounts.session_idle_minutes)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        await self.identify(scope)
+        await next_app(scope, receive, send)
+
+    async def identify(self, scope: Scope) -> None:
+        """Put the signed-in account, or None, in the scope (also for the error pages of
+        addresses no route serves, which no route middleware sees)."""
         scope["user"] = None
         scope["auth"] = None
         token = Request(scope).cookies.get(self.cookie)
@@ -58,7 +64,6 @@ class SessionMiddleware(ASGIMiddleware):
             account = await load_session(token, self.idle)
             scope["user"] = account
             scope["auth"] = account.session_hash if account else None
-        await next_app(scope, receive, send)
 
 
 async def load_session(token: str, idle: dt.timedelta) -> CurrentAccount | None:

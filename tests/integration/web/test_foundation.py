@@ -73,6 +73,17 @@ async def test_unknown_page_gets_a_friendly_404(client: Browser) -> None:
     assert "Pagina niet gevonden" in response.text and '<html lang="nl-BE">' in response.text
 
 
+async def test_error_pages_keep_a_signed_in_partners_header(app: Any, transaction: None) -> None:
+    account = await make_account()
+    browser = browser_for(app)
+    await browser.submit("/aanmelden", {"email": account.email, "password": PASSWORD})
+    for answer in (await browser.get("/bestaat-niet"), await browser.delete("/aanmelden")):
+        assert answer.status_code in (404, 405)
+        assert account.email in answer.text and 'action="/afmelden"' in answer.text, "signed in"
+    stranger = await browser_for(app).get("/bestaat-niet")
+    assert stranger.status_code == 404 and 'action="/afmelden"' not in stranger.text
+
+
 async def test_language_choice_is_remembered(client: Browser) -> None:
     response = await client.submit("/taal", {"language": "en", "next": "/aanmelden"})
     assert response.headers["location"] == "/aanmelden"
