@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -53,7 +54,9 @@ def error_page(request: Request[Any, Any, Any], status: int) -> Response[Any]:
     )
     # An address no route serves (404, 405) passed no session middleware: look the visitor up
     # first, so that a signed-in partner keeps their own header.
-    return page if "user" in request.scope else VisitorFirst(page)
+    if "user" in request.scope or status not in (HTTP_404_NOT_FOUND, HTTP_405_METHOD_NOT_ALLOWED):
+        return page
+    return VisitorFirst(page)
 
 
 class VisitorFirst(Response[Any]):
@@ -66,6 +69,8 @@ class VisitorFirst(Response[Any]):
     def to_asgi_response(  # type: ignore[override]
         self, app: Any, request: Request[Any, Any, Any], **options: Any
     ) -> ASGIApp:
+        self.page.headers.update(self.headers)  # set on this response by the caller
+
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
             with contextlib.suppress(*UNAVAILABLE):
                 await SessionMiddleware(request.app.state.settings).identify(request.scope)
