@@ -152,9 +152,22 @@ async def test_request_link_and_generate_a_secret(
     await phone.check("applicatie-telefoon")
 
 
-@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+WIDE = {"width": 1440, "height": 900}
+FULL_HD = {"width": 1920, "height": 1080}
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "wide", "full-hd", "phone"])
 async def test_the_api_documentation_reads_well(visitor_factory: Any, viewport: str) -> None:
-    visitor = await visitor_factory(viewport=PHONE if viewport == "phone" else DESKTOP)
+    sizes = {"desktop": DESKTOP, "wide": WIDE, "full-hd": FULL_HD, "phone": PHONE}
+    visitor = await visitor_factory(viewport=sizes[viewport])
     await visitor.goto("/api-documentatie")
     await visitor.page.get_by_role("heading", name="API documentatie").wait_for()
+    # Every answer in "Foutmeldingen" and "Problemen oplossen" is set in lines of words, not
+    # a letter per line beside a long term.
+    widths = await visitor.page.locator(".error-list dd").evaluate_all(
+        "items => items.map(item => item.getBoundingClientRect().width)"
+    )
+    assert widths and min(widths) > 250, f"descriptions squeezed to {min(widths)} px"
+    height = await visitor.page.evaluate("document.documentElement.scrollHeight")
+    assert height < (4500 if viewport == "phone" else 3000), f"the page is {height} px tall"
     await visitor.check(f"api-documentatie-{viewport}")
