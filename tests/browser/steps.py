@@ -75,9 +75,11 @@ async def fill_profile(visitor: Any, name: str, logo: Path) -> None:
     await page.get_by_label("Publiek: toon dit profiel").check()
 
 
-async def new_partner_with_profile(visitor: Any, name: str, logo: Path) -> str:
+async def new_partner_with_profile(
+    visitor: Any, name: str, logo: Path, email: str | None = None
+) -> str:
     """A signed-in partner user whose profile exists; returns the e-mail address."""
-    email = await new_partner_user(visitor)
+    email = await new_partner_user(visitor, email)
     await visitor.page.get_by_role("link", name="Nieuw profiel toevoegen").click()
     await fill_profile(visitor, name, logo)
     await visitor.page.get_by_role("button", name="Opslaan").click()
