@@ -16,7 +16,7 @@ from app.partners.service import PROFILE_FIELDS, Profile, ProfileData
 from app.partners.tables import Partner
 from app.web import offload
 from app.web.forms import Form, most
-from app.web.i18n import _
+from app.web.i18n import N_, _
 
 # The longest each text field may be: the column's own length (which the schema test holds to
 # the migrations), so that column, form and template say the same. The enterprise number has a
@@ -52,10 +52,33 @@ def valid_website(value: str) -> bool:
     )
 
 
+# Each address field, and what its error says when it is empty (naming the field: the error
+# summary lists them together).
+ADDRESS = {
+    "street": N_("Enter the street."),
+    "house_number": N_("Enter the house number."),
+    "postcode": N_("Enter the postcode."),
+    "municipality": N_("Enter the municipality."),
+    "country": N_("Enter the country."),
+}
+
+
 class ProfileForm(Form[ProfileData]):
     fields = (*PROFILE_FIELDS, "logo_data")
     multiline_fields = ("description", "extra_info")
     limits = LIMITS
+    page_order = (
+        "name",
+        "enterprise_number",
+        "description",
+        "categories",
+        "website",
+        "logo",
+        "extra_info",
+        "public",
+        "contact_person",
+        *ADDRESS,
+    )
 
     def __init__(
         self,
@@ -65,6 +88,8 @@ class ProfileForm(Form[ProfileData]):
         categories: list[int] | None = None,
     ) -> None:
         super().__init__(data)
+        if data is None:
+            self.values["country"] = _("Belgium")  # most partners are Belgian; it can be changed
         self.logo_required = logo_required
         self.upload: UploadFile | None = None
         self.categories: list[int] = categories or []
@@ -112,10 +137,7 @@ class ProfileForm(Form[ProfileData]):
             "description", _("Describe your organisation and what you do with the data.")
         )
         contact = self.required("contact_person", _("Enter a contact person."))
-        address = {
-            key: self.required(key)
-            for key in ("street", "house_number", "postcode", "municipality", "country")
-        }
+        address = {key: self.required(key, _(message)) for key, message in ADDRESS.items()}
         for key, limit in LIMITS.items():
             if len(self.values[key].strip()) > limit:
                 self.errors.pop(key, None)

@@ -47,6 +47,9 @@ class Form(Generic[Cleaned]):
     # The most characters a field takes, from its column (see `most`), for clean() and the
     # template's maxlength alike.
     limits: ClassVar[dict[str, int]] = {}
+    # The order the fields stand in on the page, where it is not `fields` (the error summary
+    # lists the errors in it, so that its first link is the first field to fix).
+    page_order: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         data = data or {}
@@ -67,6 +70,11 @@ class Form(Generic[Cleaned]):
 
     def add_error(self, name: str, message: str) -> None:
         self.errors[name] = f"{self.errors[name]} {message}" if name in self.errors else message
+
+    def errors_in_order(self) -> list[tuple[str, str]]:
+        order = [*self.page_order, *self.fields]
+        place = {name: order.index(name) if name in order else len(order) for name in self.errors}
+        return sorted(self.errors.items(), key=lambda item: place[item[0]])
 
     @property
     def valid(self) -> bool:

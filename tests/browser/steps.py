@@ -59,13 +59,13 @@ async def new_partner_user(visitor: Any, email: str | None = None) -> str:
 
 async def fill_profile(visitor: Any, name: str, logo: Path) -> None:
     page = visitor.page
-    await page.get_by_label("Naam *").fill(name)
-    await page.get_by_label("Omschrijving *").fill(
+    await page.get_by_label("Naam (publiek)").fill(name)
+    await page.get_by_label("Omschrijving (publiek)").fill(
         "Wij tonen uurroosters van leerlingen in onze app.\nOuders zien wijzigingen meteen."
     )
     await page.get_by_label("Planning en uurroosters").check()
-    await page.get_by_label("Website *").fill("https://www.roosterapp.be")
-    await page.get_by_label("Logo *").set_input_files(str(logo))
+    await page.get_by_label("Website (publiek)").fill("https://www.roosterapp.be")
+    await page.get_by_label("Logo (publiek)").set_input_files(str(logo))
     await page.get_by_label("Contactpersoon").fill("Sara Claes")
     await page.get_by_label("Straat", exact=True).fill("Kerkstraat")
     await page.get_by_label("Nummer", exact=True).fill("5")

@@ -43,13 +43,13 @@ async def test_profile_colleague_and_directory(
     await owner.check("profiel-toevoegen")
 
     await fill_profile(owner, name, logo)
-    await page.get_by_label("Website *").fill("roosterapp")
+    await page.get_by_label("Website (publiek)").fill("roosterapp")
     await page.get_by_role("button", name="Opslaan").click()
     await page.locator("#website-error").wait_for()
     assert await page.get_by_label("Contactpersoon").input_value() == "Sara Claes"
     assert await page.locator(".logo-preview img").count() == 1, "the logo is kept"
     await owner.check("profiel-fout")
-    await page.get_by_label("Website *").fill("https://www.roosterapp.be")
+    await page.get_by_label("Website (publiek)").fill("https://www.roosterapp.be")
     await page.get_by_role("button", name="Opslaan").click()
     await page.wait_for_url("**/profiel?melding=aangemaakt")
     await page.get_by_role("heading", name=name, exact=True).wait_for()

@@ -301,3 +301,35 @@ def test_enterprise_numbers_follow_the_belgian_check() -> None:
     assert normalise_enterprise_number(number[:-1] + str((int(number[-1]) + 1) % 10)) is None
     assert normalise_enterprise_number("12345") is None
     assert normalise_enterprise_number("2123456789") is None
+
+
+async def test_the_profile_forms_errors_follow_the_page_and_name_their_field(
+    client: Browser,
+) -> None:
+    await sign_in_as(client, await make_account())
+    blank = await client.get("/profiel/nieuw")
+    assert re.search(r'id="country"[^>]*value="België"', blank.text), "Land is België at first"
+    assert " *</label>" not in blank.text and "Extra info (publiek)" in blank.text
+    fields = dict.fromkeys(profile_fields(), "")
+    answer = await client.submit("/profiel/nieuw", fields, files={"logo": ("", b"", "")})  # type: ignore[arg-type]
+    assert answer.status_code == 422
+    summary = re.search(r'<div class="error-summary".*?</ul>', answer.text, re.S)
+    assert summary
+    links = re.findall(r'<a href="#(\w+)">(.*?)</a>', summary.group(0))
+    order = [name for name, _ in links]
+    assert order == [
+        "name",
+        "description",
+        "categories",
+        "website",
+        "logo",
+        "contact_person",
+        "street",
+        "house_number",
+        "postcode",
+        "municipality",
+        "country",
+    ], "in the order of the page"
+    messages = dict(links)
+    assert messages["street"] == "Vul de straat in." and messages["country"] == "Vul het land in."
+    assert "Dit veld is verplicht." not in summary.group(0), "every message names its field"
