@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.conftest import DESKTOP, PHONE, LiveServer
 from tests.browser.steps import new_partner_with_profile
-from tests.factories import png_bytes
+from tests.factories import PASSWORD, png_bytes
 
 pytestmark = pytest.mark.anyio
 WIDE = {"width": 1440, "height": 900}
@@ -107,3 +107,49 @@ async def test_a_signed_in_partners_header_keeps_to_one_line(
         await target.first.scroll_into_view_if_needed()
         assert await target.first.is_visible(), f"{name} is reachable on a phone"
     await visitor.check("kop-telefoon")
+
+
+async def test_what_needs_javascript_shows_only_with_it(
+    visitor_factory: Any, live_server: LiveServer
+) -> None:
+    from tests.browser.test_backoffice_journeys import portal, staff_sign_in
+
+    username = f"helpdesk.look.{os.getpid()}"
+    portal(live_server.database_url, "staff", "add", username, "--role", "helpdesk", stdin=PASSWORD)
+    plain = await visitor_factory("zonder-script", javascript=False)
+    await staff_sign_in(plain, username)
+    lead = plain.page.locator(".lead").first
+    assert "werkt zichzelf bij" not in await lead.inner_text(), "no live updates without it"
+    assert "Laad de pagina opnieuw" in await lead.inner_text()
+    # A hidden button stays hidden, although buttons are laid out as flex boxes.
+    await plain.goto("/aanmelden")
+    assert await plain.page.locator("button[data-copy]").count() == 0 or not (
+        await plain.page.locator("button[data-copy]").first.is_visible()
+    )
+    scripted = await visitor_factory("met-script")
+    await staff_sign_in(scripted, username)
+    assert "werkt zichzelf bij" in await scripted.page.locator(".lead").first.inner_text()
+    hidden_button = await scripted.page.evaluate(
+        """() => {
+            const button = document.createElement("button");
+            button.className = "button button-secondary";
+            button.hidden = true;
+            button.textContent = "Kopiëren";
+            document.body.append(button);
+            return getComputedStyle(button).display;
+        }"""
+    )
+    assert hidden_button == "none", "a hidden copy button is not shown"
+
+
+async def test_after_an_htmx_error_the_summary_has_the_focus(visitor_factory: Any) -> None:
+    visitor = await visitor_factory("focus")
+    await visitor.goto("/registreren")
+    page = visitor.page
+    await page.get_by_label("E-mail").fill("geen-adres")
+    await page.get_by_role("button", name="Registreren").click()
+    summary = page.locator(".error-summary")
+    await summary.wait_for()
+    focused = await page.evaluate("document.activeElement.classList.contains('error-summary')")
+    assert focused, "the keyboard is where the errors are"
+    await visitor.check("registreren-fout-focus")
