@@ -107,6 +107,19 @@ class Visitor:
         )
         assert self.problems == [], f"{label}: console errors {self.problems}"
 
+    async def nothing_clipped(self) -> None:
+        """No table or page to scroll sideways: every column is in view (on a phone, too)."""
+        wide = await self.page.evaluate(
+            """() => [...document.querySelectorAll(".table-wrap")]
+                .filter(wrap => wrap.scrollWidth > wrap.clientWidth + 1)
+                .map(wrap => wrap.getAttribute("aria-label"))"""
+        )
+        assert wide == [], f"clipped: {wide}"
+        page = await self.page.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        )
+        assert not page, "the page scrolls sideways"
+
     async def mail_link(self, recipient: str, contains: str) -> str:
         """Open the newest mail to `recipient` in /dev/mailbox and return the link in it."""
         await self.goto("/dev/mailbox")

@@ -149,6 +149,7 @@ async def test_request_link_and_generate_a_secret(
     await phone.context.add_cookies(await visitor.context.cookies())
     await phone.page.goto(page.url.split("?")[0])
     await phone.page.locator("#tokenverkeer").wait_for()
+    await phone.nothing_clipped()  # the secrets list and its Intrekken, the access requests
     await phone.check("applicatie-telefoon")
 
 

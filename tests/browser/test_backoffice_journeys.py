@@ -247,6 +247,12 @@ async def test_the_whole_process_across_three_roles(
     await school.page.get_by_role("button", name="Aanmelden").click()
     await school.page.get_by_role("heading", name=name).wait_for()
     await school.check("toegang-verlenen")
+    on_phone = await visitor_factory("proces-schoolbeheerder-telefoon", viewport=PHONE)
+    await on_phone.context.add_cookies(await school.context.cookies())
+    await on_phone.page.goto(school.page.url)
+    await on_phone.page.get_by_role("heading", name=name).wait_for()
+    await on_phone.nothing_clipped()  # every school's every API box in view
+    await on_phone.check("toegang-verlenen-telefoon")
     await school.page.get_by_label("Leerlingen — Sint-Jozefscollege").check()
     await school.page.get_by_label("Leerlingen — Atheneum").check()
     await school.page.get_by_role("button", name="Opslaan").click()

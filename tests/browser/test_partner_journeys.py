@@ -75,6 +75,7 @@ async def test_profile_colleague_and_directory(
     await colleague.page.get_by_label("Contactpersoon").fill("Tom Claes")
     await colleague.page.get_by_role("button", name="Opslaan").click()
     await colleague.page.wait_for_url("**/profiel?melding=opgeslagen")
+    await colleague.nothing_clipped()  # the users table, addresses and all
     await colleague.check("profiel-collega")
 
     await owner.goto("/profiel")
