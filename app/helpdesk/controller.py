@@ -137,7 +137,8 @@ class HelpdeskController(Controller):
         problem: str = "",
         status_code: int = 200,
     ) -> Response[Any]:
-        application = await service.review(current(request), application_id)
+        reviewed = await service.review(current(request), application_id)
+        application = reviewed.application
         traffic = (
             await diagnostics.traffic(application.client_pk, settings)
             if application.client_pk
@@ -145,6 +146,7 @@ class HelpdeskController(Controller):
         )
         context = {
             "application": application,
+            "partner": reviewed.partner,
             "traffic": traffic,
             "apis": settings.api_labels,
             "form": form or RejectForm(),

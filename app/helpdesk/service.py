@@ -75,8 +75,22 @@ class PartnerDetail(msgspec.Struct, frozen=True):
     listed: bool
     enterprise_number: str | None
     created_at: dt.datetime
+    contact_person: str
+    street: str
+    house_number: str
+    postcode: str
+    municipality: str
+    country: str
     applications: list[PartnerApplication] = []
     accounts: list[str] = []
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """An application as the helpdesk reviews it, with its partner's context."""
+
+    application: Case
+    partner: PartnerDetail
 
 
 class PartnerHit(msgspec.Struct, frozen=True):
@@ -159,13 +173,14 @@ async def _decide(staff: CurrentStaff, application_id: UUID, status: str, reason
     raise AlreadyHandled(row["username"] or "", row["status"], row["handled_at"])
 
 
-async def review(staff: CurrentStaff, application_id: UUID) -> Case:
-    """One application as the helpdesk reviews it."""
+async def review(staff: CurrentStaff, application_id: UUID) -> Reviewed:
+    """One application as the helpdesk reviews it, and who asks: the partner's details and
+    its other applications."""
     require_helpdesk(staff)
     application = await case(application_id)
     if application is None:
         raise NotFound()
-    return application
+    return Reviewed(application, await partner_detail(staff, application.partner))
 
 
 def _client_id(slug: str) -> str:
@@ -263,6 +278,12 @@ async def partner_detail(staff: CurrentStaff, partner_id: UUID) -> PartnerDetail
             Partner.listed,
             Partner.enterprise_number,
             Partner.created_at,
+            Partner.contact_person,
+            Partner.street,
+            Partner.house_number,
+            Partner.postcode,
+            Partner.municipality,
+            Partner.country,
         )
         .where(Partner.id == partner_id)
         .first()

@@ -165,6 +165,20 @@ async def test_rejecting_needs_a_reason_which_the_partner_sees(app: Any, transac
     assert "&lt;b&gt;gebruik&lt;/b&gt;" in page.text, "the reason is shown, as text"
 
 
+async def test_the_review_shows_who_asks(app: Any, transaction: None) -> None:
+    partner = await make_partner(listed=False, name="Contextrijk BV")
+    first = await submit_application(partner, "Eerste app")
+    waiting = await submit_application(partner, "Tweede app")
+    browser = await staff_browser(app, await make_staff())
+    review = await browser.get(f"/backoffice/applicaties/{waiting}")
+    text = review.text
+    assert f'href="/backoffice/partners/{partner["id"]}">Contextrijk BV</a>' in text
+    assert "Schoolstraat 12, 9000 Gent, België" in text, "the partner's address"
+    assert "Ondernemingsnummer" in text and "Contact partner" in text
+    assert f'href="/backoffice/applicaties/{first}">Eerste app</a>' in text, "its other apps"
+    assert f'href="/backoffice/applicaties/{waiting}">' not in text.split("Andere applicaties")[1]
+
+
 async def test_a_rejected_applications_form_shows_the_reason_and_submits_again(
     app: Any, transaction: None
 ) -> None:
