@@ -274,15 +274,26 @@ class ApplicationController(Controller):
 
     @get("/{application_id:uuid}/bewerken", name="application_edit")
     async def edit_page(
-        self, request: Request[Any, Any, Any], settings: AppSettings, application_id: FromPath[UUID]
+        self,
+        request: Request[Any, Any, Any],
+        settings: AppSettings,
+        application_id: FromPath[UUID],
+        verlies: FromQuery[str] = "",
+        apis: FromQuery[list[str] | None] = None,
     ) -> Response[Any]:
+        """The form; with `verlies`, what the ticked `apis` would cost before anything is saved
+        (htmx asks for the api_losses block when a box changes)."""
         application = await self._get(request, application_id)
+        ticked = (
+            [key for key in apis or [] if key in _keys(settings)] if verlies else application.apis
+        )
         form = ApplicationForm(
             {key: getattr(application, key, "") for key in ApplicationForm.fields},
             api_keys=_keys(settings),
-            apis=application.apis,
+            apis=ticked,
         )
-        return self._form(request, settings, form, "edit", application=application)
+        losses = service.scopes_lost(application, ticked) if verlies else None
+        return self._form(request, settings, form, "edit", application=application, losses=losses)
 
     @post("/{application_id:uuid}/bewerken")
     async def save(

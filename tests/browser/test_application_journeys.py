@@ -80,6 +80,17 @@ async def test_request_link_and_generate_a_secret(
     await page.wait_for_url("**?melding=gekoppeld")
     await page.get_by_text("Goedgekeurd", exact=True).wait_for()
     assert "2 scholen" in await page.locator(".api-list").inner_text()
+    application_url = page.url.split("?")[0]
+    # Unticking an API says at once, beside it, what saving would cost; nothing is saved.
+    await visitor.goto(application_url.removeprefix(visitor.base) + "/bewerken")
+    await page.get_by_label("Leerlingen").uncheck()
+    losses = page.locator("#api_losses")
+    await losses.get_by_text("Leerlingen: 2 scholen verliezen toegang").wait_for()
+    await visitor.check("api-uitvinken")
+    await page.get_by_label("Leerlingen").check()
+    await page.wait_for_function("!document.querySelector('#api_losses').textContent.trim()")
+    await visitor.goto(application_url.removeprefix(visitor.base))
+    assert "2 scholen" in await page.locator(".api-list").inner_text(), "nothing was saved"
 
     # The linked client's secret is in live use; the defaults keep it valid.
     async with httpx.AsyncClient(base_url=live_server.base) as software:

@@ -208,6 +208,28 @@ async def test_unticking_an_api_asks_first_then_removes_its_scopes(
     assert mail is not None and "leerlingen" in mail.text
 
 
+async def test_unticking_an_api_shows_its_cost_at_once(app: Any, transaction: None) -> None:
+    browser, existing, application = await linked_application(app)
+    url = f"/applicaties/{application.id}/bewerken"
+    form = await browser.get(url)
+    assert 'hx-target="#api_losses"' in form.text and '<div id="api_losses">' in form.text
+    fragment = await browser.get(
+        url,
+        params={"verlies": "1", "apis": ["personeel"]},
+        headers={"HX-Request": "true", "HX-Target": "api_losses"},
+    )
+    assert fragment.text.lstrip().startswith('<div id="api_losses">'), "only the block"
+    assert "Leerlingen: 2 scholen verliezen toegang" in fragment.text
+    assert "Personeel" not in fragment.text.split("<ul>")[1], "what stays ticked costs nothing"
+    kept = await browser.get(
+        url,
+        params={"verlies": "1", "apis": ["leerlingen", "personeel"]},
+        headers={"HX-Request": "true", "HX-Target": "api_losses"},
+    )
+    assert "verliezen toegang" not in kept.text and "verliest toegang" not in kept.text
+    assert await ScopeGrant.count().where(ScopeGrant.client == existing["id"]) == 3, "unsaved"
+
+
 NEW_SECRET = re.compile(r'<code id="new-secret" class="code secret">([^<]+)</code>')
 
 
