@@ -33,11 +33,14 @@ from app.web.controllers import (
 )
 from app.web.i18n import _
 from app.web.render import page, redirect
-from app.web.sessions import requires_profile, signed_in
+from app.web.sessions import forget, keep, kept, requires_profile, signed_in
 
 # Room for the longest list "Toegang aanvragen" takes, percent-encoded, and the CSRF token: a
 # larger post is refused from its Content-Length, before a byte of it is read.
 ACCESS_REQUEST_BODY_LIMIT = 4 * access.MOST_TEXT + 1024
+# Koppelen's first step keeps the checked client with the session for its second step.
+LINKING = "linking-client"
+LINK_MINUTES = 15
 
 
 def _keys(settings: Settings) -> list[str]:
@@ -130,8 +133,11 @@ class ApplicationController(Controller):
         return redirect(request, f"/applicaties/{application_id}?melding=aangevraagd")
 
     @get("/koppelen", name="application_link")
-    async def link_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        return page(request, "applications/link.html", {"form": LinkClientForm()})
+    async def link_page(
+        self, request: Request[Any, Any, Any], melding: FromQuery[str] = ""
+    ) -> Response[Any]:
+        context = {"form": LinkClientForm(), "again": melding == "opnieuw"}
+        return page(request, "applications/link.html", context)
 
     @post("/koppelen")
     async def link(self, request: Request[Any, Any, Any], settings: AppSettings) -> Response[Any]:
@@ -165,6 +171,9 @@ class ApplicationController(Controller):
                 blocked,
             )
         if "step" not in data:
+            # Checked: the second step names the client by what the server keeps, for a
+            # quarter of an hour, with this session; the secret is not sent back.
+            await keep(signed_in(request).session_hash, LINKING, existing.id, LINK_MINUTES)
             form = ApplicationForm(api_keys=_keys(settings), apis=existing.apis)
             return self._form(
                 request, settings, form, "link", credentials=credentials, locked=existing.apis
@@ -188,6 +197,40 @@ class ApplicationController(Controller):
             )
         except (service.ClientTaken, service.InvalidClient) as refused:
             return link_refused(request, credentials, refused)
+        return redirect(request, f"/applicaties/{application_id}?melding=gekoppeld")
+
+    @post("/koppelen/applicatie")
+    async def link_checked(
+        self, request: Request[Any, Any, Any], settings: AppSettings
+    ) -> Response[Any]:
+        """Step 2 of Koppelen: the application for the client step 1 checked."""
+        account = signed_in(request)
+        client_pk = await kept(account.session_hash, LINKING)
+        if not isinstance(client_pk, int):
+            return redirect(request, "/applicaties/koppelen?melding=opnieuw")
+        existing = await service.linkable_client(client_pk, settings)
+        credentials = LinkClientForm({"client_id": existing.client_id if existing else ""})
+        if existing is None:
+            return link_refused(request, credentials, service.InvalidClient())
+        form = ApplicationForm(await request.form(), api_keys=_keys(settings))
+        form.apis = sorted(set(form.apis) | set(existing.apis), key=_keys(settings).index)
+        if not (data := form.validate()):
+            return self._form(
+                request,
+                settings,
+                form,
+                "link",
+                status_code=422,
+                credentials=credentials,
+                locked=existing.apis,
+            )
+        try:
+            application_id = await service.link_existing_client(
+                account.id, client_pk, None, data, settings
+            )
+        except (service.ClientTaken, service.InvalidClient) as refused:
+            return link_refused(request, credentials, refused)
+        await forget(account.session_hash, LINKING)
         return redirect(request, f"/applicaties/{application_id}?melding=gekoppeld")
 
     def _form(

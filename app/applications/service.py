@@ -351,13 +351,14 @@ async def check_client(
 
 
 async def _linkable(
-    client_id: str, secret: str, settings: Settings, *, lock: bool = False
+    client_id: str | int, secret: str | None, settings: Settings, *, lock: bool = False
 ) -> ExistingClient:
-    """The client if the secret is one of its valid ones and it has no application yet; its
-    row stays locked to the end of the transaction with `lock`."""
+    """The client (by client id, or by row id once its secret was checked) if it is usable, the
+    secret is one of its valid ones and it has no application yet; its row stays locked to the
+    end of the transaction with `lock`."""
     query = Client.select(Client.id, Client.client_id, Client.enabled, Client.application)
-    query = query.where(Client.client_id == client_id)
-    rows = await (query.lock_rows() if lock else query)
+    by = Client.id == client_id if isinstance(client_id, int) else Client.client_id == client_id
+    rows = await (query.where(by).lock_rows() if lock else query.where(by))
     row = rows[0] if rows else None
     if row is None or not row["enabled"]:
         raise InvalidClient()
@@ -366,7 +367,8 @@ async def _linkable(
         " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
         row["id"],
     )
-    if matching_secret([(row["id"], row["hash"]) for row in secrets], secret) is None:
+    valid = [(row["id"], row["hash"]) for row in secrets]
+    if not valid or (secret is not None and matching_secret(valid, secret) is None):
         raise InvalidClient()
     if row["application"] is not None:
         raise ClientTaken()
@@ -378,10 +380,24 @@ async def _linkable(
     return ExistingClient(row["id"], row["client_id"], apis)
 
 
+async def linkable_client(client_pk: int, settings: Settings) -> ExistingClient | None:
+    """The client a first step checked, if it can still be linked."""
+    try:
+        return await _linkable(client_pk, None, settings)
+    except (InvalidClient, ClientTaken):
+        return None
+
+
 async def link_existing_client(
-    account_id: UUID, client_id: str, secret: str, data: ApplicationData, settings: Settings
+    account_id: UUID,
+    client_id: str | int,
+    secret: str | None,
+    data: ApplicationData,
+    settings: Settings,
 ) -> UUID:
-    """Client ID & secret koppelen: approved at once, every existing scope stays valid.
+    """Client ID & secret koppelen: approved at once, every existing scope stays valid. The
+    client is named by its client id and secret, or, in the second step of the form, by the
+    row id that the first step checked (secret None): the secret is never sent back and forth.
 
     The client row is locked while it is checked and linked, so of two partners linking the
     same client at the same moment exactly one succeeds.

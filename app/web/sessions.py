@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
@@ -108,6 +109,36 @@ async def touch(table: type[WebSession] | Any, digest: str, row: dict[str, Any])
     """Record activity at most once a minute (a session table with id_hash, last_seen_at)."""
     if row["now"] - row["last_seen_at"] > TOUCH_AFTER:
         await table.update({table.last_seen_at: row["now"]}).where(table.id_hash == digest)
+
+
+async def keep(session_hash: str, key: str, value: object, minutes: int) -> None:
+    """Keep a value with the session for a few minutes: the state of a form that takes two
+    pages, on the server instead of in a hidden field."""
+    until = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).timestamp()
+    await WebSession.raw(
+        "UPDATE web_session SET data = data || jsonb_build_object({}::text, {}::jsonb)"
+        " WHERE id_hash = {}",
+        key,
+        msgspec.json.encode({"value": value, "until": until}).decode(),
+        session_hash,
+    )
+
+
+async def kept(session_hash: str, key: str) -> object | None:
+    """What `keep` kept, while it lasts."""
+    row = await WebSession.select(WebSession.data).where(WebSession.id_hash == session_hash).first()
+    data = row["data"] if row else None
+    entry = (msgspec.json.decode(data) if isinstance(data, str) else data or {}).get(key)
+    if not entry or entry["until"] < dt.datetime.now(dt.UTC).timestamp():
+        return None
+    value: object = entry["value"]
+    return value
+
+
+async def forget(session_hash: str, key: str) -> None:
+    await WebSession.raw(
+        "UPDATE web_session SET data = data - {}::text WHERE id_hash = {}", key, session_hash
+    )
 
 
 def put_cookie(response: Response[Any], name: str, token: str, settings: Settings) -> None:

@@ -56,6 +56,8 @@ NO_LIMIT_NEEDED = {
     "POST /profiel/uitnodigingen/{code_id:int}/intrekken": SIGNED_IN,
     "POST /applicaties/toevoegen": SIGNED_IN,
     "POST /applicaties/nieuw": SIGNED_IN,
+    # The client is the one this session's own first step checked (with its limit).
+    "POST /applicaties/koppelen/applicatie": SIGNED_IN,
     "POST /applicaties/{application_id:uuid}/bewerken": SIGNED_IN,
     "POST /applicaties/{application_id:uuid}/secrets": SIGNED_IN,
     "POST /applicaties/{application_id:uuid}/secrets/{secret_id:int}/intrekken": SIGNED_IN,

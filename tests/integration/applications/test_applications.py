@@ -173,6 +173,31 @@ async def test_editing_a_rejected_application_sends_it_back(app: Any, transactio
     assert again is not None and again.status == "nieuw"
 
 
+async def test_the_second_step_of_linking_never_carries_the_secret(
+    app: Any, transaction: None
+) -> None:
+    browser, _partner = await partner_browser(app)
+    existing = await make_client(scopes=[("leerlingen", "111111")])
+    step_two = await browser.submit(
+        "/applicaties/koppelen",
+        {"client_id": existing["client_id"], "client_secret": existing["secret"]},
+    )
+    assert step_two.status_code == 200
+    assert existing["secret"] not in step_two.text, "the secret is not sent back"
+    assert 'action="/applicaties/koppelen/applicatie"' in step_two.text
+    stranger, _ = await partner_browser(app)
+    elsewhere = await stranger.submit("/applicaties/koppelen/applicatie", app_fields())
+    assert elsewhere.headers["location"] == "/applicaties/koppelen?melding=opnieuw", "per session"
+    done = await browser.submit("/applicaties/koppelen/applicatie", app_fields(apis=[]))
+    assert done.headers["location"].endswith("?melding=gekoppeld")
+    client = await Client.objects().where(Client.id == existing["id"]).first()
+    assert client is not None and client.application is not None
+    assert await ScopeGrant.count().where(ScopeGrant.client == existing["id"]) == 1
+    again = await browser.submit("/applicaties/koppelen/applicatie", app_fields())
+    assert again.headers["location"] == "/applicaties/koppelen?melding=opnieuw", "used once"
+    assert await Application.count() == 1
+
+
 async def linked_application(app: Any) -> tuple[Browser, dict[str, Any], Any]:
     browser, _ = await partner_browser(app)
     existing = await make_client(
