@@ -89,11 +89,13 @@ class ApplicationController(Controller):
         self, request: Request[Any, Any, Any], settings: AppSettings, melding: FromQuery[str] = ""
     ) -> Response[Any]:
         applications = await service.list_for(signed_in(request).id)
+        progress = await service.progress(signed_in(request).id)
         return page(
             request,
             "applications/list.html",
             {
                 "applications": applications,
+                "progress": progress,
                 "message_key": melding,
                 "apis": settings.api_labels,
             },
@@ -292,6 +294,7 @@ class ApplicationController(Controller):
             "applications/detail.html",
             {
                 "application": application,
+                "progress": await service.progress(account.id),
                 "apis": settings.apis,
                 "message_key": message_key,
                 "new_secret": new_secret,

@@ -140,6 +140,45 @@ class Detail(msgspec.Struct, frozen=True):
     schools: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far the signed-in partner is along the manual's four steps (§3): the account is
+    step 1; a profile, an application, and access asked for (or granted) the others."""
+
+    profile: bool
+    application: bool
+    # An approved application of the profile, where step 4 is taken; None while none is.
+    approved: UUID | None
+    asked: bool
+
+    @property
+    def done(self) -> bool:
+        return self.profile and self.application and self.asked
+
+
+async def progress(account_id: UUID) -> Progress:
+    rows = await Application.raw(
+        """
+        SELECT acc.partner IS NOT NULL AS profile,
+            EXISTS (SELECT 1 FROM application a WHERE a.partner = acc.partner) AS application,
+            (SELECT a.id FROM application a WHERE a.partner = acc.partner AND a.status = {}
+             ORDER BY a.created_at LIMIT 1) AS approved,
+            EXISTS (SELECT 1 FROM access_request r JOIN application a ON a.id = r.application
+                    WHERE a.partner = acc.partner)
+            OR EXISTS (SELECT 1 FROM scope_grant g JOIN client c ON c.id = g.client
+                       JOIN application a ON a.id = c.application
+                       WHERE a.partner = acc.partner) AS asked
+        FROM account acc WHERE acc.id = {}
+        """,
+        APPROVED,
+        account_id,
+    )
+    if not rows:
+        return Progress(profile=False, application=False, approved=None, asked=False)
+    row = rows[0]
+    return Progress(row["profile"], row["application"], row["approved"], row["asked"])
+
+
 async def _partner_of(account_id: UUID) -> UUID:
     row = await Account.select(Account.partner).where(Account.id == account_id).first()
     if row is None or row["partner"] is None:

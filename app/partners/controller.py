@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
+from app.applications import service as applications
 from app.partners import directory, service
 from app.partners.forms import InvitationForm, ProfileForm
 from app.throttle import Blocked
@@ -42,9 +43,11 @@ class ProfileController(Controller):
 
     @get("/profiel/kiezen", name="profile_choice")
     async def choice(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        if signed_in(request).partner_id:
+        account = signed_in(request)
+        if account.partner_id:
             return redirect(request, "/profiel")
-        return page(request, "partners/choice.html")
+        progress = await applications.progress(account.id)
+        return page(request, "partners/choice.html", {"progress": progress})
 
     @get("/profiel/nieuw", name="profile_new")
     async def new_profile_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -153,12 +156,15 @@ class ProfileController(Controller):
     async def profile(
         self, request: Request[Any, Any, Any], melding: FromQuery[str] = ""
     ) -> Response[Any]:
-        view = await service.my_profile(signed_in(request).id)
-        return page(
-            request,
-            "partners/profile.html",
-            {"view": view, "message_key": melding, "new_code": None},
-        )
+        account = signed_in(request)
+        view = await service.my_profile(account.id)
+        context = {
+            "view": view,
+            "message_key": melding,
+            "new_code": None,
+            "progress": await applications.progress(account.id),
+        }
+        return page(request, "partners/profile.html", context)
 
     @post("/profiel/uitnodigingen", guards=[requires_profile])
     async def invite(self, request: Request[Any, Any, Any]) -> Response[Any]:

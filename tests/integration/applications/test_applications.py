@@ -11,10 +11,22 @@ import pytest
 from app.applications import service
 from app.applications.service import ApplicationData
 from app.applications.tables import Application
+from app.config import get_settings
+from app.helpdesk.service import approve
 from app.identity.tables import Client, ClientSecret, ScopeGrant, SecretReveal
 from app.mail.tables import OutboxMail
 from tests.conftest import Browser, browser_for
-from tests.factories import PASSWORD, archive, make_client, make_partner, token_status
+from tests.factories import (
+    PASSWORD,
+    archive,
+    make_account,
+    make_client,
+    make_partner,
+    make_staff,
+    submit_application,
+    token_status,
+)
+from tests.integration.staff.helpers import as_staff
 
 pytestmark = pytest.mark.anyio
 
@@ -341,3 +353,35 @@ async def test_the_api_documentation_is_public(client: Browser) -> None:
     assert "/connect/token" in page.text
     assert "api_informat_sas_leerlingen.leerlingen" in page.text
     assert "invalid_client" in page.text
+
+
+def current_step(html: str) -> str:
+    found = re.search(r'<li class="current" aria-current="step">.*?<span>(.*?)</span>', html, re.S)
+    return found.group(1) if found else ""
+
+
+async def test_the_four_steps_lead_from_one_to_the_next(app: Any, transaction: None) -> None:
+    account = await make_account()
+    browser = browser_for(app)
+    await browser.submit("/aanmelden", {"email": account.email, "password": PASSWORD})
+    choice = await browser.get("/profiel/kiezen")
+    assert current_step(choice.text) == "Stap 2: Koppel een partnerprofiel"
+    assert "Stap 1: Registreer een partneraccount" in choice.text and "(gedaan)" in choice.text
+
+    browser, partner = await partner_browser(app)
+    listing = await browser.get("/applicaties")
+    assert current_step(listing.text) == "Stap 3: Registreer je applicatie"
+    assert 'href="/applicaties/toevoegen">Volgende stap: Stap 3' in listing.text
+    application_id = await submit_application(partner)
+    waiting = await browser.get("/profiel")
+    assert current_step(waiting.text) == "Stap 4: Vraag toegang tot schoolgegevens"
+    assert "zodra Informat je applicatie heeft goedgekeurd" in waiting.text
+    staff = await as_staff(await make_staff())
+    await approve(staff, application_id, get_settings())  # type: ignore[arg-type]
+    ready = await browser.get(f"/applicaties/{application_id}")
+    assert f'href="/applicaties/{application_id}/toegang-aanvragen">Volgende stap' in ready.text
+    await browser.submit(
+        f"/applicaties/{application_id}/toegang-aanvragen", {"addresses": "beheer@school.be"}
+    )
+    done = await browser.get("/applicaties")
+    assert 'aria-current="step"' not in done.text and "Aan de slag" not in done.text
