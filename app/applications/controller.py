@@ -180,26 +180,7 @@ class ApplicationController(Controller):
             return self._form(
                 request, settings, form, "link", credentials=credentials, locked=existing.apis
             )
-        form = ApplicationForm(data, api_keys=_keys(settings))
-        form.apis = sorted(set(form.apis) | set(existing.apis), key=_keys(settings).index)
-        if not (application := form.validate()):
-            return self._form(
-                request,
-                settings,
-                form,
-                "link",
-                status_code=422,
-                credentials=credentials,
-                locked=existing.apis,
-            )
-        account = signed_in(request)
-        try:
-            application_id = await service.link_existing_client(
-                account.id, client.client_id, client.secret, application, settings
-            )
-        except (service.ClientTaken, service.InvalidClient) as refused:
-            return link_refused(request, credentials, refused)
-        return redirect(request, f"/applicaties/{application_id}?melding=gekoppeld")
+        return await self._link(request, settings, data, existing, credentials, client.secret)
 
     @post("/koppelen/applicatie")
     async def link_checked(
@@ -214,9 +195,25 @@ class ApplicationController(Controller):
         credentials = LinkClientForm({"client_id": existing.client_id if existing else ""})
         if existing is None:
             return link_refused(request, credentials, service.InvalidClient())
-        form = ApplicationForm(await request.form(), api_keys=_keys(settings))
+        response = await self._link(request, settings, await request.form(), existing, credentials)
+        if (response.status_code or 200) < 400:  # linked: the kept client is used up
+            await forget(account.session_hash, LINKING)
+        return response
+
+    async def _link(
+        self,
+        request: Request[Any, Any, Any],
+        settings: AppSettings,
+        data: Any,
+        existing: service.ExistingClient,
+        credentials: LinkClientForm,
+        secret: str | None = None,
+    ) -> Response[Any]:
+        """The application form of Koppelen: its errors, or the linked application. Without
+        `secret` the client is the one this session's first step checked."""
+        form = ApplicationForm(data, api_keys=_keys(settings))
         form.apis = sorted(set(form.apis) | set(existing.apis), key=_keys(settings).index)
-        if not (data := form.validate()):
+        if not (application := form.validate()):
             return self._form(
                 request,
                 settings,
@@ -226,13 +223,13 @@ class ApplicationController(Controller):
                 credentials=credentials,
                 locked=existing.apis,
             )
+        client = existing.client_id if secret is not None else existing.id
         try:
             application_id = await service.link_existing_client(
-                account.id, client_pk, None, data, settings
+                signed_in(request).id, client, secret, application, settings
             )
         except (service.ClientTaken, service.InvalidClient) as refused:
             return link_refused(request, credentials, refused)
-        await forget(account.session_hash, LINKING)
         return redirect(request, f"/applicaties/{application_id}?melding=gekoppeld")
 
     def _form(
