@@ -488,12 +488,11 @@ async def update(
                 path=f"/applicaties/{application_id}",
             )
         if application.status == REJECTED:
-            # Back in the helpdesk's queue, at the end: it was submitted again now.
-            await Application.raw(
-                "UPDATE application SET submitted_at = now(), handled_by = NULL,"
-                " handled_at = NULL WHERE id = {}",
-                application_id,
-            )
+            # Back in the helpdesk's queue, in its place: the wait counts from the first
+            # submission (submitted_at stays), and the queue shows the reason it was rejected for.
+            await Application.update(
+                {Application.handled_by: None, Application.handled_at: None}
+            ).where(Application.id == application_id)
             partner_id = await _partner_of(account_id)
             email = await Account.select(Account.email).where(Account.id == account_id).first()
             by = email["email"] if email else ""

@@ -54,6 +54,8 @@ class Waiting(msgspec.Struct, frozen=True):
     partner: str
     waiting_seconds: int
     apis: list[str]
+    # A rejected application submitted again: the reason it was rejected for; else "".
+    previous_reason: str
 
 
 class PartnerApplication(msgspec.Struct, frozen=True):
@@ -131,6 +133,7 @@ async def queue(staff: CurrentStaff) -> tuple[list[Waiting], int]:
     rows = await Application.raw(
         f"""
         SELECT a.id, a.name, a.submitted_at, p.name AS partner,
+            a.rejection_reason AS previous_reason,
             extract(epoch FROM now() - a.submitted_at)::bigint AS waiting_seconds, {APIS},
             count(*) OVER () AS total
         FROM application a JOIN partner p ON p.id = a.partner

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import httpx
 import pytest
 
+from app.applications import service as applications
+from app.applications.service import ApplicationData
 from app.applications.tables import Application
 from app.config import get_settings
 from app.helpdesk import controller, service
@@ -163,6 +166,28 @@ async def test_rejecting_needs_a_reason_which_the_partner_sees(app: Any, transac
     page = await partner_browser.get(f"/applicaties/{application_id}")
     assert "Geweigerd" in page.text
     assert "&lt;b&gt;gebruik&lt;/b&gt;" in page.text, "the reason is shown, as text"
+
+
+async def test_a_resubmission_keeps_its_place_and_its_wait(app: Any, transaction: None) -> None:
+    partner = await make_partner(listed=False)
+    first = await submit_application(partner, "Eerste koppeling")
+    await Application.update(
+        {Application.submitted_at: dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)}
+    ).where(Application.id == first)
+    await submit_application(partner, "Tweede koppeling")
+    staff = await as_staff(await make_staff())
+    await service.reject(staff, first, "Te vaag.", get_settings())  # type: ignore[arg-type]
+    await applications.update(
+        partner["account"].id,
+        first,
+        ApplicationData(
+            "Eerste koppeling", "Nu duidelijk.", "Dev", "dev@partner.be", ["leerlingen"]
+        ),
+        get_settings(),
+    )
+    queue = (await (await staff_browser(app, await make_staff())).get("/backoffice/wachtrij")).text
+    assert queue.index("Eerste koppeling") < queue.index("Tweede koppeling"), "in its place"
+    assert "5 uur" in queue, "the wait counts from the first submission"
 
 
 async def test_the_review_shows_who_asks(app: Any, transaction: None) -> None:

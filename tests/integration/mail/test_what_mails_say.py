@@ -13,7 +13,7 @@ from app.helpdesk import service as helpdesk
 from app.mail.tables import OutboxMail
 from tests.conftest import Browser, browser_for
 from tests.factories import PASSWORD, make_account, make_partner, make_staff, submit_application
-from tests.integration.staff.helpers import as_staff
+from tests.integration.staff.helpers import as_staff, staff_browser
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +58,10 @@ async def test_the_helpdesk_mail_opens_the_review_and_a_resubmission_says_so(
         },
     )
     assert saved.status_code == 303
+    queue = await (await staff_browser(app, await make_staff())).get("/backoffice/wachtrij")
+    row = queue.text[queue.text.index(f'id="queue-{application_id}"') :]
+    assert "Opnieuw ingediend" in row.split("</tr>")[0], "the queue marks it"
+    assert "Beschrijf welke gegevens je nodig hebt." in row.split("</tr>")[0]
     again = (await mails("application_submitted"))[-1]
     assert "opnieuw ingediend" in again["subject"]
     assert "Beschrijf welke gegevens je nodig hebt." in again["text"], "with the earlier reason"
