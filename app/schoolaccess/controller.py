@@ -21,6 +21,11 @@ from app.web.render import redirect
 ACCESS = "/backoffice/toegang"
 
 
+def _swapping(request: Request[Any, Any, Any]) -> bool:
+    """An htmx save of the grant grid: it gets the grid back, with what changed."""
+    return bool(getattr(request, "htmx", None)) and request.headers.get("hx-target") == "grant_grid"
+
+
 def _chosen(values: list[str]) -> set[tuple[str, str]]:
     """The ticked boxes, each "institution number:api"; anything else is refused."""
     chosen = set()
@@ -89,11 +94,16 @@ class SchoolAccessController(Controller):
         try:
             view = await service.open_invitation(staff, token)
             chosen = _chosen(form.getall("grant", []))
-            await service.save(staff, view.application.id, chosen, token, settings)
+            changes = await service.save(staff, view.application.id, chosen, token, settings)
         except service.AccessLinkProblem as problem:
             return self._invitation_problem(request, problem)
         except (ValueError, NotAllowed):
             raise PermissionDeniedException() from None
+        if _swapping(request):
+            # The link keeps working for a month; after the first save, the grid is the
+            # application's own (it reaches the administrator's schools now, or did before).
+            view = await service.open_invitation(staff, token)
+            return self._grant_page(request, settings, view, f"{ACCESS}/{token}", changes)
         return redirect(request, f"{ACCESS}?melding=opgeslagen")
 
     @get("/toegang/applicaties/{application_id:uuid}", name="access_application")
@@ -108,11 +118,16 @@ class SchoolAccessController(Controller):
         self, request: Request[Any, Any, Any], settings: AppSettings, application_id: FromPath[UUID]
     ) -> Response[Any]:
         form = await request.form()
+        staff = current(request)
         try:
             chosen = _chosen(form.getall("grant", []))
-            await service.save(current(request), application_id, chosen, None, settings)
+            changes = await service.save(staff, application_id, chosen, None, settings)
         except (ValueError, NotAllowed):
             raise PermissionDeniedException() from None
+        if _swapping(request):
+            view = await service.open_application(staff, application_id)
+            action = f"{ACCESS}/applicaties/{application_id}"
+            return self._grant_page(request, settings, view, action, changes)
         return redirect(request, f"{ACCESS}?melding=opgeslagen")
 
     def _grant_page(
@@ -121,13 +136,16 @@ class SchoolAccessController(Controller):
         settings: AppSettings,
         view: service.GrantView,
         action: str,
+        changes: tuple[set[tuple[str, str]], set[tuple[str, str]]] | None = None,
     ) -> Response[Any]:
-        context = {
+        context: dict[str, Any] = {
             "view": view,
             "application": view.application,
             "apis": settings.api_labels,
             "action": action,
         }
+        if changes is not None:
+            context["changes"] = changes
         return staff_page(request, "schoolaccess/grant.html", context)
 
     def _invitation_problem(

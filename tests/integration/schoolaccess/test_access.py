@@ -334,6 +334,40 @@ async def test_applications_with_access_can_be_adjusted_without_a_new_link(
     )
 
 
+async def test_saving_the_grid_with_htmx_swaps_it_with_what_changed(
+    app: Any, transaction: None
+) -> None:
+    partner = await make_partner(listed=False)
+    application_id, _ = await approved(partner)
+    token = await ask(app, partner, application_id, "beheer@school.be")
+    admin = await make_staff(
+        "school-admin", [("111111", ["leerlingen"]), ("222222", ["leerlingen"])]
+    )
+    browser = await staff_browser(app, admin)
+    page = await browser.get(f"/backoffice/toegang/{token}")
+    assert 'hx-target="#grant_grid"' in page.text and "data-check-column" in page.text
+    htmx = {"HX-Request": "true", "HX-Target": "grant_grid"}
+    saved = await browser.submit(
+        f"/backoffice/toegang/{token}", {"grant": ["111111:leerlingen"]}, headers=htmx
+    )
+    assert saved.status_code == 200
+    assert saved.text.lstrip().startswith('<section id="grant_grid">'), "only the grid"
+    assert "Toegang verleend: Leerlingen — School 111111" in saved.text
+    box = re.search(r'<input[^>]*id="grant-111111-leerlingen"[^>]*>', saved.text)
+    assert box and "checked" in box.group(0), "the grid shows the saved state"
+    again = await browser.submit(
+        f"/backoffice/toegang/applicaties/{application_id}",
+        {"grant": ["222222:leerlingen"]},
+        headers=htmx,
+    )
+    assert "Toegang verleend: Leerlingen — School 222222" in again.text
+    assert "Toegang verwijderd: Leerlingen — School 111111" in again.text
+    plain = await browser.submit(
+        f"/backoffice/toegang/applicaties/{application_id}", {"grant": ["222222:leerlingen"]}
+    )
+    assert plain.headers["location"] == "/backoffice/toegang?melding=opgeslagen", "no script: PRG"
+
+
 async def test_the_export_opens_in_a_spreadsheet_and_can_be_one_schools(
     app: Any, transaction: None
 ) -> None:
