@@ -15,7 +15,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.db import UNAVAILABLE
 from app.helpdesk import service
-from app.helpdesk.forms import RejectForm
+from app.helpdesk.forms import STANDARD_REASONS, RejectForm
 from app.helpdesk.live import QueueFeed
 from app.identity import diagnostics
 from app.staff import sessions
@@ -150,6 +150,7 @@ class HelpdeskController(Controller):
             "traffic": traffic,
             "apis": settings.api_labels,
             "form": form or RejectForm(),
+            "standard_reasons": STANDARD_REASONS,
             "problem": problem,
         }
         return staff_page(request, "helpdesk/review.html", context, status_code=status_code)

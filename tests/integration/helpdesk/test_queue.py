@@ -225,6 +225,29 @@ async def test_a_rejected_applications_form_shows_the_reason_and_submits_again(
     assert "Opslaan</button>" in other.text
 
 
+async def test_a_standard_reason_can_be_picked_and_ones_own_words_win(
+    app: Any, transaction: None
+) -> None:
+    partner = await make_partner(listed=False)
+    picked, written = await submit_application(partner, "Een"), await submit_application(partner)
+    browser = await staff_browser(app, await make_staff())
+    review = await browser.get(f"/backoffice/applicaties/{picked}")
+    assert '<option value="vaag">De omschrijving is te vaag' in review.text
+    await browser.submit(
+        f"/backoffice/applicaties/{picked}/weigeren", {"standard": "vaag", "reason": ""}
+    )
+    await browser.submit(
+        f"/backoffice/applicaties/{written}/weigeren",
+        {"standard": "vaag", "reason": "Eigen woorden."},
+    )
+    reasons = {
+        row["id"]: row["rejection_reason"]
+        for row in await Application.select(Application.id, Application.rejection_reason)
+    }
+    assert reasons[picked].startswith("De omschrijving is te vaag")
+    assert reasons[written] == "Eigen woorden.", "what the reviewer wrote is sent"
+
+
 async def test_of_two_reviewers_exactly_one_decides(app: Any, committed: None) -> None:
     partner = await make_partner(listed=False)
     application_id = await submit_application(partner)
