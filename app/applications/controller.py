@@ -9,6 +9,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
+from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
 from app.applications import access, service
 from app.applications.forms import (
@@ -41,6 +42,8 @@ ACCESS_REQUEST_BODY_LIMIT = 4 * access.MOST_TEXT + 1024
 # Koppelen's first step keeps the checked client with the session for its second step.
 LINKING = "linking-client"
 LINK_MINUTES = 15
+# What _link answers once the application is linked: the redirect, for a form or for htmx.
+LINKED = (HTTP_303_SEE_OTHER, HTTP_204_NO_CONTENT)
 
 
 def _keys(settings: Settings) -> list[str]:
@@ -196,7 +199,7 @@ class ApplicationController(Controller):
         if existing is None:
             return link_refused(request, credentials, service.InvalidClient())
         response = await self._link(request, settings, await request.form(), existing, credentials)
-        if (response.status_code or 200) < 400:  # linked: the kept client is used up
+        if response.status_code in LINKED:  # the kept client is used up
             await forget(account.session_hash, LINKING)
         return response
 
