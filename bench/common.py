@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import db
 from app.config import PROJECT_ROOT, get_settings
-from app.db import EmbeddedPostgres, create_database, drop_database, with_database
+from app.db import EmbeddedPostgres, create_database
 from app.piccolo_conf import DB
+from tests.databases import drop_database, with_database
 
 # A partner row as the benchmarks copy it in: who it is, then its address, then its logo.
 PARTNER_COLUMNS = [
